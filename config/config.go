@@ -1,0 +1,271 @@
+// Package config is the TOML schema of edgevitals, with its defaults, validation and loading.
+//
+// A loaded Config is treated as immutable: a reload builds and validates a new one and swaps
+// it in whole. Runtime packages never see this package's types; cmd maps them onto each
+// package's Options.
+package config
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	DataDir     string       `toml:"data_dir"` // embedded store; default "/var/lib/edgevitals"
+	Server      Server       `toml:"server"`
+	Cache       Cache        `toml:"cache"`
+	Sites       []Site       `toml:"site"`
+	Purge       Purge        `toml:"purge"`
+	Vitals      Vitals       `toml:"vitals"`
+	RUM         RUM          `toml:"rum"`
+	Conversions []Conversion `toml:"conversion"`
+	Alerts      Alerts       `toml:"alerts"`
+	Cluster     Cluster      `toml:"cluster"`
+	Report      Report       `toml:"report"`
+	Retention   Duration     `toml:"retention"` // how long the store keeps samples; default 90 days
+}
+
+// Server configures the proxy and admin listeners.
+type Server struct {
+	Listen          string   `toml:"listen"`           // default ":8080"
+	AdminListen     string   `toml:"admin_listen"`     // default "127.0.0.1:9145"
+	AdminToken      Secret   `toml:"admin_token"`      // or EDGEVITALS_ADMIN_TOKEN when the file has none
+	DebugHeaders    bool     `toml:"debug_headers"`    // keep Surrogate-Key and Cache-Tag on client responses
+	ReadTimeout     Duration `toml:"read_timeout"`     // 10s
+	WriteTimeout    Duration `toml:"write_timeout"`    // 30s
+	IdleTimeout     Duration `toml:"idle_timeout"`     // 60s
+	ShutdownTimeout Duration `toml:"shutdown_timeout"` // 15s
+	MaxHeaderBytes  Size     `toml:"max_header_bytes"` // 64KiB: CMS cookies are big
+	MaxBodyBytes    Size     `toml:"max_body_bytes"`   // request bodies; 32MiB
+	MaxConns        int      `toml:"max_conns"`        // 10000
+}
+
+// Cache configures the shared cache.
+type Cache struct {
+	MaxBytes       Size `toml:"max_bytes"`        // 512MiB
+	MaxObjectBytes Size `toml:"max_object_bytes"` // 8MiB; larger responses pass uncached
+	// StripQuery names the query parameters removed from cache keys and origin requests
+	// (a trailing * matches a prefix). A list in the file replaces the default list
+	// ["utm_*", "gclid", "fbclid", "msclkid"]; it is not added to it.
+	StripQuery         []string `toml:"strip_query"`
+	CoalesceMaxWaiters int      `toml:"coalesce_max_waiters"` // 10000
+	CoalesceTimeout    Duration `toml:"coalesce_timeout"`     // 30s
+	HitForMiss         Duration `toml:"hit_for_miss"`         // 2m: remember uncacheable keys
+}
+
+// Site is one CMS site: the hosts it answers for and the origins that serve it.
+type Site struct {
+	Name    string   `toml:"name"`    // metric label: ^[a-z0-9][a-z0-9_-]*$
+	Hosts   []string `toml:"hosts"`   // lowercase host[:port]; "*" = any other host
+	Origins []string `toml:"origins"` // http:// or https:// base URLs
+	Preset  string   `toml:"preset"`  // "wordpress" | "drupal" | "none"; default "none"
+	// DefaultTTL is the freshness of responses that carry none. In a loaded Config it is
+	// never nil; in one built in code nil means the preset's (see TTL).
+	DefaultTTL           *Duration `toml:"default_ttl"`
+	StaleWhileRevalidate Duration  `toml:"stale_while_revalidate"` // 30s, when the origin says nothing
+	StaleIfError         Duration  `toml:"stale_if_error"`         // 6h
+	ReleaseHeader        string    `toml:"release_header"`         // optional: a new value is a new release
+	OriginTimeout        Duration  `toml:"origin_timeout"`         // 30s: the whole response
+	OriginConnectTimeout Duration  `toml:"origin_connect_timeout"` // 3s
+	OriginMaxConns       int       `toml:"origin_max_conns"`       // 512 per origin
+	BypassCookies        []string  `toml:"bypass_cookies"`         // added to the preset's; trailing * globs
+	BypassPaths          []string  `toml:"bypass_paths"`           // added to the preset's; prefix or glob
+	HealthPath           string    `toml:"health_path"`            // "" = no active health checks
+	HealthInterval       Duration  `toml:"health_interval"`        // 5s
+}
+
+// Presets are the accepted values of Site.Preset.
+var Presets = []string{"wordpress", "drupal", "none"}
+
+// TTL returns the site's default TTL: DefaultTTL when set, else 5m for the wordpress and
+// drupal presets and 0 (do not cache without freshness) otherwise.
+func (s *Site) TTL() time.Duration {
+	if s.DefaultTTL != nil {
+		return s.DefaultTTL.D()
+	}
+	return presetTTL(s.Preset).D()
+}
+
+func presetTTL(preset string) Duration {
+	switch preset {
+	case "wordpress", "drupal":
+		return Duration(5 * time.Minute)
+	}
+	return 0
+}
+
+// Purge says who may send PURGE requests to the proxy listener.
+type Purge struct {
+	Allow []string `toml:"allow"` // CIDRs or single addresses; default loopback only
+}
+
+// AllowNets returns Allow parsed; entries that do not parse (Validate reports them) are
+// left out, so a bad entry never widens access.
+func (p Purge) AllowNets() []netip.Prefix {
+	nets := make([]netip.Prefix, 0, len(p.Allow))
+	for _, s := range p.Allow {
+		if n, err := parsePrefix(s); err == nil {
+			nets = append(nets, n)
+		}
+	}
+	return nets
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return p.Masked(), nil
+}
+
+// Vitals configures the lab sampler.
+type Vitals struct {
+	Chromium    string   `toml:"chromium"`    // path to the browser; "" = look it up
+	Pages       []Page   `toml:"page"`        // pages to sample
+	Concurrency int      `toml:"concurrency"` // browsers at once; 1
+	Timeout     Duration `toml:"timeout"`     // per page load; 45s
+}
+
+// Page is one page the lab sampler loads on a schedule.
+type Page struct {
+	Site     string   `toml:"site"`     // a configured site name
+	URL      string   `toml:"url"`      // absolute http(s) URL, as a visitor types it
+	Profiles []string `toml:"profiles"` // "mobile", "desktop"; default both
+	Interval Duration `toml:"interval"` // 10m, at least 1m
+	Cold     bool     `toml:"cold"`     // load as a first visit: empty browser cache, no cookies
+	Selector string   `toml:"selector"` // optional CSS selector to wait for
+}
+
+// Profiles are the accepted values of Page.Profiles.
+var Profiles = []string{"mobile", "desktop"}
+
+// RUM configures field data from real visitors.
+type RUM struct {
+	Enabled    bool    `toml:"enabled"`     // inject the beacon into HTML pages
+	SampleRate float64 `toml:"sample_rate"` // share of page views that report; 0.1
+	CSPNonce   bool    `toml:"csp_nonce"`   // reuse the page's script nonce for the beacon
+}
+
+// Conversion is a goal reached when a visitor loads a path on a site.
+type Conversion struct {
+	Site string `toml:"site"` // a configured site name
+	Name string `toml:"name"` // metric label: ^[a-z0-9][a-z0-9_-]*$
+	Path string `toml:"path"` // starts with "/"; a trailing * matches a prefix
+}
+
+// Alerts configures the built-in hit ratio alert.
+type Alerts struct {
+	Webhook              string   `toml:"webhook"`                 // Alertmanager- or Slack-compatible; "" = off
+	HitRatioBelow        float64  `toml:"hit_ratio_below"`         // 0.8
+	For                  Duration `toml:"for"`                     // 10m
+	MinRequestsPerSecond float64  `toml:"min_requests_per_second"` // 1: quieter sites do not alert
+}
+
+// Cluster lists the other nodes, for purge fan-out.
+type Cluster struct {
+	Peers []string `toml:"peers"` // admin base URLs
+}
+
+// Report configures release reports.
+type Report struct {
+	PrometheusURL string `toml:"prometheus_url"` // "" = the local store
+	MinSamples    int    `toml:"min_samples"`    // per release before a verdict; 5
+}
+
+// Default returns a Config with every default and no sites.
+func Default() *Config {
+	return &Config{
+		DataDir: "/var/lib/edgevitals",
+		Server: Server{
+			Listen:          ":8080",
+			AdminListen:     "127.0.0.1:9145",
+			ReadTimeout:     Duration(10 * time.Second),
+			WriteTimeout:    Duration(30 * time.Second),
+			IdleTimeout:     Duration(60 * time.Second),
+			ShutdownTimeout: Duration(15 * time.Second),
+			MaxHeaderBytes:  64 << 10,
+			MaxBodyBytes:    32 << 20,
+			MaxConns:        10000,
+		},
+		Cache: Cache{
+			MaxBytes:           512 << 20,
+			MaxObjectBytes:     8 << 20,
+			StripQuery:         []string{"utm_*", "gclid", "fbclid", "msclkid"},
+			CoalesceMaxWaiters: 10000,
+			CoalesceTimeout:    Duration(30 * time.Second),
+			HitForMiss:         Duration(2 * time.Minute),
+		},
+		Purge:  Purge{Allow: []string{"127.0.0.1/32", "::1/128"}},
+		Vitals: Vitals{Concurrency: 1, Timeout: Duration(45 * time.Second)},
+		RUM:    RUM{SampleRate: 0.1},
+		Alerts: Alerts{
+			HitRatioBelow:        0.8,
+			For:                  Duration(10 * time.Minute),
+			MinRequestsPerSecond: 1,
+		},
+		Report:    Report{MinSamples: 5},
+		Retention: Duration(90 * 24 * time.Hour),
+	}
+}
+
+// DefaultSite returns a Site with every default and no name, hosts or origins. Its
+// DefaultTTL is nil (the preset's); set Preset and call TTL, or set DefaultTTL.
+func DefaultSite() Site {
+	return Site{
+		Preset:               "none",
+		StaleWhileRevalidate: Duration(30 * time.Second),
+		StaleIfError:         Duration(6 * time.Hour),
+		OriginTimeout:        Duration(30 * time.Second),
+		OriginConnectTimeout: Duration(3 * time.Second),
+		OriginMaxConns:       512,
+		HealthInterval:       Duration(5 * time.Second),
+	}
+}
+
+// DefaultPage returns a Page with every default and no site or URL.
+func DefaultPage() Page {
+	return Page{Profiles: []string{"mobile", "desktop"}, Interval: Duration(10 * time.Minute)}
+}
+
+// AdminOnLoopback reports whether the admin listener binds only loopback addresses. When it
+// does not, serve must refuse to start without an admin token. An empty host (":9145")
+// binds every interface, so it is not loopback; "localhost" is.
+func (c *Config) AdminOnLoopback() bool {
+	host, _, err := net.SplitHostPort(c.Server.AdminListen)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// LogValue summarises the config for logs; the admin token is never printed.
+func (c *Config) LogValue() slog.Value {
+	sites := make([]string, len(c.Sites))
+	for i, s := range c.Sites {
+		sites[i] = s.Name
+	}
+	return slog.GroupValue(
+		slog.String("data_dir", c.DataDir),
+		slog.String("listen", c.Server.Listen),
+		slog.String("admin_listen", c.Server.AdminListen),
+		slog.Any("admin_token", c.Server.AdminToken),
+		slog.String("cache_max_bytes", c.Cache.MaxBytes.String()),
+		slog.Any("sites", sites),
+		slog.Int("pages", len(c.Vitals.Pages)),
+		slog.Bool("rum", c.RUM.Enabled),
+		slog.Int("conversions", len(c.Conversions)),
+		slog.Int("peers", len(c.Cluster.Peers)),
+		slog.Bool("prometheus_reports", c.Report.PrometheusURL != ""),
+	)
+}
