@@ -1,0 +1,149 @@
+// Package vitals measures Core Web Vitals: a lab sampler that loads pages in
+// headless Chromium on a schedule, the measurement script that lab and field
+// share, and the embedded store that keeps the samples.
+package vitals
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Sample is one lab measurement of one URL with one profile. A metric that
+// could not be measured is nil, never zero: a page without an interactive
+// element has no INP, and a zero would read as "instant".
+type Sample struct {
+	URL     string
+	Profile string
+	At      time.Time // when the navigation started
+
+	LCP, FCP, TTFB, TBT, INP *time.Duration
+	CLS                      *float64
+
+	TransferBytes int64  // bytes on the wire, headers included, for every request of the load
+	Requests      int64  // network requests of the load
+	CacheStatus   string // the document's Cache-Status response header, as sent by the edge
+	Took          time.Duration
+}
+
+// sampleJSON is the wire form of a Sample: milliseconds as numbers, null for
+// what was not measured. Its keys match `edgevitals measure -json`.
+type sampleJSON struct {
+	URL           string   `json:"url"`
+	Profile       string   `json:"profile"`
+	At            string   `json:"at"`
+	LCP           *float64 `json:"lcp_ms"`
+	FCP           *float64 `json:"fcp_ms"`
+	TTFB          *float64 `json:"ttfb_ms"`
+	TBT           *float64 `json:"tbt_ms"`
+	INP           *float64 `json:"inp_ms"`
+	CLS           *float64 `json:"cls"`
+	TransferBytes int64    `json:"transfer_bytes"`
+	Requests      int64    `json:"requests"`
+	CacheStatus   string   `json:"cache_status"`
+	Took          float64  `json:"took_ms"`
+}
+
+func msOf(d *time.Duration) *float64 {
+	if d == nil {
+		return nil
+	}
+	v := float64(*d) / float64(time.Millisecond)
+	return &v
+}
+
+func durOf(ms *float64) (*time.Duration, error) {
+	if ms == nil {
+		return nil, nil
+	}
+	if err := checkMillis(*ms); err != nil {
+		return nil, err
+	}
+	d := time.Duration(*ms * float64(time.Millisecond))
+	return &d, nil
+}
+
+// maxMillis bounds any time a sample may hold: one hour is far beyond any
+// page load, and keeps the conversion to time.Duration exact and safe.
+const maxMillis = 3600e3
+
+func checkMillis(v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > maxMillis {
+		return fmt.Errorf("time %v ms out of range [0, %v]", v, maxMillis)
+	}
+	return nil
+}
+
+func checkCLS(v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 1000 {
+		return fmt.Errorf("cls %v out of range [0, 1000]", v)
+	}
+	return nil
+}
+
+// MarshalJSON encodes times as milliseconds and unmeasured metrics as null.
+func (s Sample) MarshalJSON() ([]byte, error) {
+	w := sampleJSON{
+		URL: s.URL, Profile: s.Profile,
+		LCP: msOf(s.LCP), FCP: msOf(s.FCP), TTFB: msOf(s.TTFB), TBT: msOf(s.TBT), INP: msOf(s.INP),
+		CLS:           s.CLS,
+		TransferBytes: s.TransferBytes, Requests: s.Requests, CacheStatus: s.CacheStatus,
+		Took: float64(s.Took) / float64(time.Millisecond),
+	}
+	if !s.At.IsZero() {
+		w.At = s.At.UTC().Format(time.RFC3339Nano)
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON decodes what MarshalJSON wrote and rejects values no browser
+// can produce (negative or non-finite times, absurd counts).
+func (s *Sample) UnmarshalJSON(b []byte) error {
+	var w sampleJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	var out Sample
+	out.URL, out.Profile, out.CacheStatus = w.URL, w.Profile, w.CacheStatus
+	if w.At != "" {
+		t, err := time.Parse(time.RFC3339Nano, w.At)
+		if err != nil {
+			return fmt.Errorf("sample at: %w", err)
+		}
+		out.At = t
+	}
+	var errs []error
+	for _, f := range []struct {
+		name string
+		in   *float64
+		out  **time.Duration
+	}{{"lcp_ms", w.LCP, &out.LCP}, {"fcp_ms", w.FCP, &out.FCP}, {"ttfb_ms", w.TTFB, &out.TTFB}, {"tbt_ms", w.TBT, &out.TBT}, {"inp_ms", w.INP, &out.INP}} {
+		d, err := durOf(f.in)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+		}
+		*f.out = d
+	}
+	if w.CLS != nil {
+		if err := checkCLS(*w.CLS); err != nil {
+			errs = append(errs, err)
+		}
+		v := *w.CLS
+		out.CLS = &v
+	}
+	if w.TransferBytes < 0 || w.Requests < 0 {
+		errs = append(errs, errors.New("negative transfer_bytes or requests"))
+	}
+	if err := checkMillis(w.Took); err != nil {
+		errs = append(errs, fmt.Errorf("took_ms: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("decode sample: %w", err)
+	}
+	out.TransferBytes, out.Requests = w.TransferBytes, w.Requests
+	out.Took = time.Duration(w.Took * float64(time.Millisecond))
+	*s = out
+	return nil
+}

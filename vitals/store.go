@@ -1,0 +1,220 @@
+package vitals
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Store keeps what vitals measures in one bbolt file under data_dir, so it
+// survives restarts and kill -9. Each kind of record (lab samples now;
+// releases and beacon aggregates later) has its own bucket, and every value
+// is a versioned JSON document, so a later version can read and migrate old
+// files. A Store is safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+// storeVersion is the layout of the file; it is written once in the meta
+// bucket and checked on open.
+const storeVersion = 1
+
+// recordVersion is the encoding of one value; readers reject versions they
+// do not know instead of misreading them.
+const recordVersion = 1
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketSamples = []byte("lab_samples")
+	keyVersion    = []byte("version")
+)
+
+// ErrStoreVersion means the file was written by a newer edgevitals.
+var ErrStoreVersion = errors.New("store written by a newer edgevitals")
+
+// OpenStore opens or creates the store file at path. It fails within a
+// second when another process holds the file.
+func OpenStore(path string) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open store %s: another edgevitals holds it", path)
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keyVersion); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("bad version record of %d bytes", len(v))
+			}
+			if got := binary.BigEndian.Uint64(v); got > storeVersion {
+				return fmt.Errorf("%w: file version %d, this one reads up to %d", ErrStoreVersion, got, storeVersion)
+			}
+		} else if err := meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, storeVersion)); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucketIfNotExists(bucketSamples)
+		return err
+	})
+	if err != nil {
+		db.Close() // the open error is the one worth reporting
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (st *Store) Close() error {
+	return st.db.Close()
+}
+
+// sampleRecord is the stored value of a lab sample.
+type sampleRecord struct {
+	V      int    `json:"v"`
+	Site   string `json:"site"`
+	Page   string `json:"page"`
+	Sample Sample `json:"sample"`
+}
+
+// sampleKey orders samples by site, page, profile, then time: a range of
+// one page and profile is one cursor scan. The last 16 bytes are the time
+// (unix ns) and a sequence, so two samples in one nanosecond both stay.
+func samplePrefix(site, page, profile string) []byte {
+	k := make([]byte, 0, len(site)+len(page)+len(profile)+3+16)
+	k = append(k, site...)
+	k = append(k, 0)
+	k = append(k, page...)
+	k = append(k, 0)
+	k = append(k, profile...)
+	return append(k, 0)
+}
+
+func timeKey(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(max(t.UnixNano(), 0)))
+}
+
+func checkName(what, v string) error {
+	if strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("%s %q holds a NUL byte", what, v)
+	}
+	return nil
+}
+
+// AddSample records a sample of page (the configured URL's path, as in the
+// edgevitals_lab_* metrics) of site.
+func (st *Store) AddSample(site, page string, s Sample) error {
+	if err := errors.Join(checkName("site", site), checkName("page", page), checkName("profile", s.Profile)); err != nil {
+		return fmt.Errorf("add sample: %w", err)
+	}
+	if s.At.IsZero() {
+		return errors.New("add sample: no time")
+	}
+	v, err := json.Marshal(sampleRecord{V: recordVersion, Site: site, Page: page, Sample: s})
+	if err != nil {
+		return fmt.Errorf("add sample: %w", err)
+	}
+	err = st.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSamples)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		k := append(samplePrefix(site, page, s.Profile), timeKey(s.At)...)
+		k = binary.BigEndian.AppendUint64(k, seq)
+		return b.Put(k, v)
+	})
+	if err != nil {
+		return fmt.Errorf("add sample: %w", err)
+	}
+	return nil
+}
+
+// Samples returns the samples of site, page and profile taken in [from, to),
+// oldest first.
+func (st *Store) Samples(site, page, profile string, from, to time.Time) ([]Sample, error) {
+	prefix := samplePrefix(site, page, profile)
+	lo := append(bytes.Clone(prefix), timeKey(from)...)
+	hi := append(bytes.Clone(prefix), timeKey(to)...)
+	var out []Sample
+	err := st.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSamples).Cursor()
+		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+			if !bytes.HasPrefix(k, prefix) {
+				break
+			}
+			s, err := decodeSample(v)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read samples: %w", err)
+	}
+	return out, nil
+}
+
+func decodeSample(v []byte) (Sample, error) {
+	var head struct {
+		V int `json:"v"`
+	}
+	if err := json.Unmarshal(v, &head); err != nil {
+		return Sample{}, err
+	}
+	if head.V != recordVersion {
+		return Sample{}, fmt.Errorf("sample record version %d, want %d", head.V, recordVersion)
+	}
+	var r sampleRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return Sample{}, err
+	}
+	return r.Sample, nil
+}
+
+// Prune deletes the samples taken before the given time (the retention
+// bound) and returns how many went.
+func (st *Store) Prune(before time.Time) (int, error) {
+	cut := timeKey(before)
+	n := 0
+	err := st.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSamples)
+		var doomed [][]byte
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) >= 16 && bytes.Compare(k[len(k)-16:len(k)-8], cut) < 0 {
+				doomed = append(doomed, bytes.Clone(k))
+			}
+		}
+		// Deleting while iterating makes bbolt's cursor skip keys.
+		for _, k := range doomed {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("prune samples: %w", err)
+	}
+	return n, nil
+}
