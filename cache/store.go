@@ -204,6 +204,7 @@ func (s *Store) Delete(key []byte) int {
 	defer mu.Unlock()
 	v, _ := s.c.Get(k)
 	s.c.Del(k)
+	s.c.Wait() // so that Bytes no longer counts it
 	if v == nil || v.key != k {
 		return 0
 	}
@@ -264,6 +265,9 @@ func (s *Store) purge(vs []*variants, soft bool) int {
 		s.c.Del(v.key)
 		s.idx.remove(v) // when the store had already let it expire
 		mu.Unlock()
+	}
+	if !soft && len(vs) > 0 {
+		s.c.Wait() // so that Bytes no longer counts them
 	}
 	return n
 }

@@ -1,0 +1,84 @@
+package cache
+
+import (
+	"net/http"
+	"testing"
+)
+
+// header is a Header over net/http's, for tests.
+type header http.Header
+
+func (h header) Peek(key string) []byte {
+	v := http.Header(h).Values(key)
+	if len(v) == 0 {
+		return nil
+	}
+	out := []byte(v[0])
+	for _, s := range v[1:] {
+		out = append(append(out, ", "...), s...)
+	}
+	return out
+}
+
+func TestVaryNames(t *testing.T) {
+	f := func(in string, want ...string) {
+		t.Helper()
+		if got := VaryNames([]byte(in)); !equalStrings(got, want) {
+			t.Errorf("VaryNames(%q) = %q, want %q", in, got, want)
+		}
+	}
+	f("")
+	f("Accept-Encoding", "accept-encoding")
+	f("User-Agent, accept-encoding, Accept-Encoding ,, Cookie", "accept-encoding", "cookie", "user-agent")
+	f("*, Accept", "accept")
+}
+
+func TestNormalized(t *testing.T) {
+	f := func(raw, want string) {
+		t.Helper()
+		if got := string(appendNormalized(nil, []byte(raw))); got != want {
+			t.Errorf("appendNormalized(%q) = %q, want %q", raw, got, want)
+		}
+		if !equalNormalized([]byte(want), []byte(raw)) {
+			t.Errorf("equalNormalized(%q, %q) = false, want true", want, raw)
+		}
+		if equalNormalized([]byte(want+"x"), []byte(raw)) || len(want) > 0 && equalNormalized([]byte(want[:len(want)-1]), []byte(raw)) {
+			t.Errorf("equalNormalized(%q) matches a longer or shorter value", raw)
+		}
+	}
+	f("", "")
+	f("   ", "")
+	f("gzip", "gzip")
+	f("  gzip,   br  ", "gzip,br")
+	f("gzip , deflate,br", "gzip,deflate,br")
+	f("text/html;  q=0.9 \t level=1", "text/html; q=0.9 level=1")
+	f("a\t\tb", "a b")
+}
+
+func TestVaryMatch(t *testing.T) {
+	req := header{"Accept-Encoding": {"gzip,  br"}, "Accept-Language": {"de"}}
+	e := &Entry{Vary: []string{"accept-encoding", "accept-language"}}
+	e.VaryValues = AppendVaryValues(nil, e.Vary, req)
+	if string(e.VaryValues[0]) != "gzip,br" {
+		t.Fatalf("AppendVaryValues = %q, want normalized", e.VaryValues)
+	}
+	tests := []struct {
+		req  header
+		want bool
+	}{
+		{req, true},
+		{header{"Accept-Encoding": {" gzip, br "}, "Accept-Language": {"de"}}, true},
+		{header{"Accept-Encoding": {"gzip"}, "Accept-Language": {"de"}}, false},
+		{header{"Accept-Encoding": {"gzip, br"}}, false},
+		{header{}, false},
+	}
+	for _, tt := range tests {
+		if got := varyMatch(e, tt.req); got != tt.want {
+			t.Errorf("varyMatch(%v) = %v, want %v", tt.req, got, tt.want)
+		}
+	}
+	absent := &Entry{Vary: []string{"cookie"}, VaryValues: [][]byte{nil}}
+	if !varyMatch(absent, header{}) || varyMatch(absent, header{"Cookie": {"a=1"}}) {
+		t.Errorf("varyMatch on an absent header: want match only without the header")
+	}
+}
