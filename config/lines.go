@@ -53,6 +53,7 @@ func (s *lineScanner) document() {
 			s.i = min(s.i+2, len(s.src))
 			table = s.resolve(parts[:len(parts)-1])
 			table = join(table, parts[len(parts)-1])
+			s.record(table) // the array itself is where its first element starts
 			n := s.arrays[table]
 			s.arrays[table] = n + 1
 			table += "[" + strconv.Itoa(n) + "]"
