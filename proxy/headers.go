@@ -1,0 +1,116 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hopByHop are the connection-specific fields of RFC 9110 §7.6.1 that a proxy
+// must not forward, on requests and on responses. Fields named by the
+// Connection header are removed as well (see connectionTokens).
+var hopByHop = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// poisonHeaders are request fields that common CMS stacks and frameworks
+// read to rewrite the URL, host, scheme or method of a request. They are not
+// part of the cache key, so they must never reach the origin on a cacheable
+// request: one client could otherwise plant a response for everyone
+// (web cache poisoning). edgevitals sets the X-Forwarded-* fields itself.
+var poisonHeaders = []string{
+	"X-Forwarded-Host", "X-Forwarded-Server", "X-Forwarded-Port", "X-Forwarded-Scheme",
+	"X-Forwarded-Prefix", "X-Forwarded-Ssl", "X-Original-Url", "X-Rewrite-Url", "X-Original-Host",
+	"X-Host", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "Forwarded",
+	"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip", "X-Forwarded-Uri",
+	"X-Wap-Profile", "X-Original-Method", "Front-End-Https", "X-Url-Scheme",
+}
+
+// forEachToken calls f for each comma-separated, trimmed token of v.
+func forEachToken(v []byte, f func(tok []byte)) {
+	for len(v) > 0 {
+		i := bytes.IndexByte(v, ',')
+		var tok []byte
+		if i < 0 {
+			tok, v = v, nil
+		} else {
+			tok, v = v[:i], v[i+1:]
+		}
+		tok = bytes.TrimSpace(tok)
+		if len(tok) > 0 {
+			f(tok)
+		}
+	}
+}
+
+// connectionTokens returns a copy of the field names listed in Connection
+// values, comma-separated, leaving out "close" and "keep-alive"; nil when there
+// are none (the common case, which does not allocate). The copy lets callers
+// delete fields while walking the names.
+func connectionTokens(vals [][]byte) []byte {
+	var out []byte
+	for _, v := range vals {
+		forEachToken(v, func(tok []byte) {
+			if bytes.EqualFold(tok, []byte("close")) || bytes.EqualFold(tok, []byte("keep-alive")) {
+				return
+			}
+			out = append(append(out, tok...), ',')
+		})
+	}
+	return out
+}
+
+// stripRequestHopByHop removes hop-by-hop fields, and every field that the
+// Connection header names, from a request about to go to the origin.
+func stripRequestHopByHop(h *fasthttp.RequestHeader) {
+	forEachToken(connectionTokens(h.PeekAll("Connection")), h.DelBytes)
+	for _, k := range hopByHop {
+		h.Del(k)
+	}
+	h.ResetConnectionClose()
+}
+
+// stripResponseHopByHop does the same for an origin response about to go to a client.
+func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
+	forEachToken(connectionTokens(h.PeekAll("Connection")), h.DelBytes)
+	for _, k := range hopByHop {
+		h.Del(k)
+	}
+	h.ResetConnectionClose()
+}
+
+// storedHeaderSkip reports whether a response field is left out of a stored
+// entry: hop-by-hop fields, fields that describe this one transfer
+// (Content-Length, Age, Date is kept), cookies (never shared), and the
+// CDN-targeted fields that only edgevitals reads.
+func storedHeaderSkip(k []byte) bool {
+	switch len(k) {
+	case 3:
+		return bytes.EqualFold(k, []byte("Age"))
+	case 10:
+		return bytes.EqualFold(k, []byte("Set-Cookie")) || bytes.EqualFold(k, []byte("Connection")) ||
+			bytes.EqualFold(k, []byte("Keep-Alive"))
+	case 14:
+		return bytes.EqualFold(k, []byte("Content-Length"))
+	case 17:
+		return bytes.EqualFold(k, []byte("Transfer-Encoding")) || bytes.EqualFold(k, []byte("CDN-Cache-Control")) ||
+			bytes.EqualFold(k, []byte("Surrogate-Control"))
+	}
+	return false
+}
+
+// clientHeaderSkip reports whether an origin response field is withheld from
+// clients: the CDN-targeted freshness fields always (RFC 9213: they are
+// addressed to this cache), and the purge tags unless debug headers are on.
+func clientHeaderSkip(k []byte, debug bool) bool {
+	switch len(k) {
+	case 17:
+		return bytes.EqualFold(k, []byte("CDN-Cache-Control")) || bytes.EqualFold(k, []byte("Surrogate-Control"))
+	case 13:
+		return !debug && bytes.EqualFold(k, []byte("Surrogate-Key"))
+	case 9:
+		return !debug && bytes.EqualFold(k, []byte("Cache-Tag"))
+	}
+	return false
+}

@@ -1,0 +1,497 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgevitals/edgevitals/cache"
+)
+
+// keyPool holds cache-key buffers so building a key does not allocate.
+var keyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// cached runs the cache pipeline for a request the site's rules allow to be
+// cached: normalise, look up, then serve fresh, serve stale and refresh, or
+// fetch (coalesced) from the origin.
+func (s *Server) cached(ctx *fasthttp.RequestCtx, st *site, path []byte, start time.Time) {
+	h := &ctx.Request.Header
+	normalizeCacheable(h)
+	kp := keyPool.Get().(*[]byte)
+	key := s.keyer.AppendKey((*kp)[:0], requestScheme(h), ctx.Host(), path, ctx.URI().QueryString())
+	s.lookup(ctx, st, path, key, start)
+	*kp = key[:0]
+	keyPool.Put(kp)
+}
+
+func (s *Server) lookup(ctx *fasthttp.RequestCtx, st *site, path, key []byte, start time.Time) {
+	now := s.clock()
+	e := s.store.Get(key, &ctx.Request.Header)
+	if e != nil {
+		switch e.State(now) {
+		case cache.Fresh:
+			s.serveEntry(ctx, e, now, cacheStatus{hit: true, ttl: ttlSeconds(e, now), hasTTL: true})
+			st.metrics.observe(outcomeHit, start)
+			return
+		case cache.StaleRevalidate:
+			s.serveEntry(ctx, e, now, cacheStatus{fwd: "stale", ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-while-revalidate"})
+			s.refresh(ctx, st, path, key, e)
+			st.metrics.observe(outcomeStale, start)
+			return
+		}
+	} else if s.flight.Passing(key) {
+		s.pass(ctx, st, path, start, "hit-for-miss")
+		return
+	}
+	s.miss(ctx, st, path, key, e, start)
+}
+
+func ttlSeconds(e *cache.Entry, now time.Time) int64 {
+	return int64(e.TTL(now) / time.Second)
+}
+
+// miss fetches from the origin, joining the fetch already in flight for the
+// key when there is one. stale is the stored copy that needs revalidation, or nil.
+func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stale *cache.Entry, start time.Time) {
+	var own fetchResult // the leader's own origin response when it is not shareable
+	e, leader, err := s.flight.Do(key, func() (*cache.Entry, error) {
+		req := s.originRequest(ctx, st, true, path)
+		own = s.fetch(st, req, key, stale, &ctx.Request.Header)
+		if own.entry != nil && own.entry == stale {
+			// Waiters serve the stale copy too rather than each asking a
+			// failing origin again.
+			return own.entry, nil
+		}
+		return own.entry, own.err
+	})
+	fwd := "uri-miss"
+	if stale != nil {
+		fwd = "stale"
+	}
+	now := s.clock()
+	switch {
+	case e != nil && e == stale:
+		// The origin failed and the stored copy may stand in (stale-if-error).
+		s.serveEntry(ctx, e, now, cacheStatus{fwd: "stale", fwdStatus: own.code, ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-if-error"})
+		st.metrics.observe(outcomeStale, start)
+	case e != nil && (leader || e.Matches(&ctx.Request.Header)):
+		cs := cacheStatus{fwd: fwd, fwdStatus: e.Status, stored: true, collapsed: !leader}
+		if leader && own.code == fasthttp.StatusNotModified {
+			cs.fwdStatus = fasthttp.StatusNotModified
+		}
+		s.serveEntry(ctx, e, now, cs)
+		st.metrics.observe(outcomeMiss, start)
+	case e != nil:
+		// Another request's variant (Vary): fetch our own.
+		s.pass(ctx, st, path, start, "vary-mismatch")
+	case leader && own.resp != nil:
+		s.relay(ctx, own.resp, own.prefix, cacheStatus{fwd: fwd, fwdStatus: own.code, detail: reasonDetail(own.reason)})
+		st.metrics.observe(outcomeMiss, start)
+	case errors.Is(err, cache.ErrBusy):
+		ctx.Error("origin busy", fasthttp.StatusServiceUnavailable)
+		s.addCacheStatus(&ctx.Response.Header, cacheStatus{fwd: fwd, collapsed: true, detail: "busy"})
+		st.metrics.observe(outcomeError, start)
+	case errors.Is(err, cache.ErrWaitTimeout):
+		ctx.Error("origin timeout", fasthttp.StatusGatewayTimeout)
+		s.addCacheStatus(&ctx.Response.Header, cacheStatus{fwd: fwd, collapsed: true, detail: "origin-timeout"})
+		st.metrics.observe(outcomeError, start)
+	case err != nil:
+		// The origin gave no response, to the leader's fetch this waiter joined too.
+		s.originFailed(ctx, err, cacheStatus{fwd: fwd, collapsed: !leader})
+		st.metrics.observe(outcomeError, start)
+	default:
+		// Waited for a response that turned out not to be shareable: go to
+		// the origin on our own, at once.
+		s.pass(ctx, st, path, start, "uncacheable")
+	}
+}
+
+// pass sends a cacheable request to the origin without storing or
+// coalescing: keys remembered as uncacheable, and waiters released when the
+// shared response was not shareable. The request is still the normalised one.
+func (s *Server) pass(ctx *fasthttp.RequestCtx, st *site, path []byte, start time.Time, detail string) {
+	req := s.originRequest(ctx, st, true, path)
+	if ctx.IsHead() {
+		req.Header.SetMethod(fasthttp.MethodHead)
+	}
+	if s.forward(ctx, st, req, cacheStatus{fwd: "uri-miss", detail: detail}) == 0 {
+		st.metrics.observe(outcomeError, start)
+		return
+	}
+	st.metrics.observe(outcomePass, start)
+}
+
+// refresh revalidates a stale-while-revalidate entry in the background, once
+// per key however many requests see it stale.
+func (s *Server) refresh(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stale *cache.Entry) {
+	if s.flight.Inflight(key) {
+		return
+	}
+	k := string(key)
+	if _, busy := s.refreshing.LoadOrStore(k, struct{}{}); busy {
+		return
+	}
+	req := s.originRequest(ctx, st, true, path)
+	vary := fasthttp.AcquireRequest()
+	ctx.Request.Header.CopyTo(&vary.Header) // for Vary values, outlives ctx
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer s.refreshing.Delete(k)
+		defer fasthttp.ReleaseRequest(vary)
+		// Errors were counted in fetch; a failed refresh leaves the stale
+		// copy to serve until its windows end.
+		_, _, _ = s.flight.Do([]byte(k), func() (*cache.Entry, error) {
+			r := s.fetch(st, req, []byte(k), stale, &vary.Header)
+			if r.resp != nil {
+				fasthttp.ReleaseResponse(r.resp)
+			}
+			return r.entry, r.err
+		})
+	}()
+}
+
+// fetchResult is the outcome of one origin fetch for a cacheable request.
+type fetchResult struct {
+	entry  *cache.Entry       // stored (or storable) entry; the stale entry when it stands in for an origin failure
+	resp   *fasthttp.Response // origin response not stored, body unread past prefix; the caller relays or releases it
+	prefix []byte             // body bytes already read from resp
+	code   int                // origin status, 0 when none
+	reason cache.Reason       // why resp was not stored
+	err    error              // no usable response
+}
+
+// fetch sends req (released here) to the origin, conditionally when stale
+// has validators, and stores what the policy allows. vary gives the request
+// fields the stored entry's Vary values come from.
+func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache.Entry, vary cache.Header) fetchResult {
+	if stale != nil {
+		if len(stale.ETag) > 0 {
+			req.Header.SetBytesV("If-None-Match", stale.ETag)
+		}
+		if len(stale.LastModified) > 0 {
+			req.Header.SetBytesV("If-Modified-Since", stale.LastModified)
+		}
+	}
+	resp := fasthttp.AcquireResponse()
+	reqTime := s.clock()
+	t := time.Now()
+	err := st.pool.do(req, resp)
+	respTime := s.clock()
+	fasthttp.ReleaseRequest(req)
+	if err != nil {
+		fasthttp.ReleaseResponse(resp)
+		st.metrics.originDone(0, t)
+		if stale != nil && stale.State(respTime) != cache.Expired {
+			return fetchResult{entry: stale, err: err}
+		}
+		return fetchResult{err: err}
+	}
+	code := resp.StatusCode()
+	st.metrics.originDone(code, t)
+
+	if stale != nil && code == fasthttp.StatusNotModified {
+		info := responseInfo(&resp.Header, stale.Status)
+		fillFromStored(&info, stale)
+		p := cache.Evaluate(cache.Request{Method: []byte(fasthttp.MethodGet)}, info, reqTime, respTime, st.Defaults)
+		fields := storedFields(&resp.Header)
+		closeResponse(resp)
+		if !p.Store {
+			// The new headers forbid storing; the stored body is still the
+			// current representation for this one response.
+			s.store.Delete(key)
+			st.metrics.uncacheableInc(p.Reason)
+			return fetchResult{entry: stale.Revalidated(fields, p, reqTime, respTime), code: code}
+		}
+		ne := stale.Revalidated(fields, p, reqTime, respTime)
+		s.store.Set(ne)
+		return fetchResult{entry: ne, code: code}
+	}
+	if stale != nil && code >= 500 && stale.State(respTime) != cache.Expired {
+		closeResponse(resp)
+		return fetchResult{entry: stale, code: code}
+	}
+
+	info := responseInfo(&resp.Header, code)
+	p := cache.Evaluate(cache.Request{Method: []byte(fasthttp.MethodGet)}, info, reqTime, respTime, st.Defaults)
+	if !p.Store {
+		st.metrics.uncacheableInc(p.Reason)
+		if passReason(p.Reason) {
+			s.flight.Pass(key)
+		}
+		return fetchResult{resp: resp, code: code, reason: p.Reason}
+	}
+	body, complete, err := readBody(resp, st.Defaults.MaxObjectBytes)
+	if err != nil {
+		closeResponse(resp)
+		return fetchResult{err: err}
+	}
+	if !complete {
+		st.metrics.uncacheableInc(cache.ReasonTooLarge)
+		s.flight.Pass(key)
+		return fetchResult{resp: resp, prefix: body, code: code, reason: cache.ReasonTooLarge}
+	}
+	e := &cache.Entry{
+		Key:          string(key),
+		Site:         st.Name,
+		Status:       code,
+		Header:       storedFields(&resp.Header),
+		Body:         body,
+		ETag:         copyBytes(resp.Header.Peek("ETag")),
+		LastModified: copyBytes(resp.Header.Peek("Last-Modified")),
+		RequestTime:  reqTime,
+		ResponseTime: respTime,
+		Policy:       p,
+	}
+	if len(info.Vary) > 0 {
+		e.Vary = cache.VaryNames(info.Vary)
+		e.VaryValues = cache.AppendVaryValues(nil, e.Vary, vary)
+	}
+	for _, v := range resp.Header.PeekAll("Surrogate-Key") {
+		e.Keys = cache.AppendKeys(e.Keys, v)
+	}
+	for _, v := range resp.Header.PeekAll("Cache-Tag") {
+		e.Keys = cache.AppendKeys(e.Keys, v)
+	}
+	closeResponse(resp)
+	s.store.Set(e)
+	return fetchResult{entry: e, code: code}
+}
+
+// passReason tells which refusals are a property of the URL (remember it as
+// hit-for-miss) rather than of one moment (an error status).
+func passReason(r cache.Reason) bool {
+	switch r {
+	case cache.ReasonSetCookie, cache.ReasonPrivate, cache.ReasonNoStore, cache.ReasonVaryStar,
+		cache.ReasonTooLarge, cache.ReasonNoFreshness:
+		return true
+	}
+	return false
+}
+
+func reasonDetail(r cache.Reason) string {
+	switch r {
+	case cache.ReasonNone:
+		return ""
+	case cache.ReasonSetCookie:
+		return "set-cookie"
+	case cache.ReasonNoStore:
+		return "no-store"
+	case cache.ReasonVaryStar:
+		return "vary-star"
+	case cache.ReasonTooLarge:
+		return "too-large"
+	case cache.ReasonNoFreshness:
+		return "no-freshness"
+	}
+	return r.String()
+}
+
+// readBody reads an origin body up to limit bytes. complete is false when the
+// body is larger: body then holds what was read and the rest is still in
+// resp's stream.
+func readBody(resp *fasthttp.Response, limit int64) (body []byte, complete bool, err error) {
+	if cl := resp.Header.ContentLength(); cl > 0 && int64(cl) > limit {
+		return nil, false, nil
+	}
+	stream := resp.BodyStream()
+	if stream == nil {
+		b := resp.Body()
+		if int64(len(b)) > limit {
+			return nil, false, nil
+		}
+		return copyBytes(b), true, nil
+	}
+	var buf bytes.Buffer
+	if cl := resp.Header.ContentLength(); cl > 0 {
+		buf.Grow(cl)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(stream, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if n > limit {
+		return buf.Bytes(), false, nil
+	}
+	return buf.Bytes(), true, nil
+}
+
+func closeResponse(resp *fasthttp.Response) {
+	// The error only says the body was not read to its end; the connection
+	// is then closed rather than reused, which is what we want.
+	_ = resp.CloseBodyStream()
+	fasthttp.ReleaseResponse(resp)
+}
+
+// responseInfo gathers the fields the cache policy reads. Multi-line fields
+// are joined with ", " (a fresh copy, so it outlives resp).
+func responseInfo(h *fasthttp.ResponseHeader, status int) cache.Response {
+	r := cache.Response{
+		Status:           status,
+		CacheControl:     joined(h, "Cache-Control"),
+		CDNCacheControl:  joined(h, "CDN-Cache-Control"),
+		SurrogateControl: joined(h, "Surrogate-Control"),
+		Expires:          copyBytes(h.Peek("Expires")),
+		Date:             copyBytes(h.Peek("Date")),
+		Age:              copyBytes(h.Peek("Age")),
+		LastModified:     copyBytes(h.Peek("Last-Modified")),
+		ETag:             copyBytes(h.Peek("ETag")),
+		Vary:             joined(h, "Vary"),
+		SetCookie:        len(h.PeekAll("Set-Cookie")) > 0,
+		ContentLength:    int64(h.ContentLength()),
+	}
+	if r.ContentLength < 0 {
+		r.ContentLength = -1
+	}
+	return r
+}
+
+// fillFromStored completes the fields of a 304 with those of the stored
+// response it validates (RFC 9111 §4.3.4).
+func fillFromStored(r *cache.Response, e *cache.Entry) {
+	get := func(name string) []byte {
+		for _, f := range e.Header {
+			if bytes.EqualFold(f.Name, []byte(name)) {
+				return f.Value
+			}
+		}
+		return nil
+	}
+	fill := func(dst *[]byte, name string) {
+		if len(*dst) == 0 {
+			*dst = get(name)
+		}
+	}
+	fill(&r.CacheControl, "Cache-Control")
+	fill(&r.Expires, "Expires")
+	fill(&r.Vary, "Vary")
+	fill(&r.ETag, "ETag")
+	fill(&r.LastModified, "Last-Modified")
+	fill(&r.Date, "Date")
+	r.ContentLength = int64(len(e.Body))
+}
+
+func joined(h *fasthttp.ResponseHeader, name string) []byte {
+	vs := h.PeekAll(name)
+	switch len(vs) {
+	case 0:
+		return nil
+	case 1:
+		return copyBytes(vs[0])
+	}
+	return bytes.Join(vs, []byte(", "))
+}
+
+// storedFields copies the response fields an entry replays. One backing
+// array holds every name and value.
+func storedFields(h *fasthttp.ResponseHeader) []cache.Field {
+	n, size := 0, 0
+	for k, v := range h.All() {
+		if !storedHeaderSkip(k) {
+			n++
+			size += len(k) + len(v)
+		}
+	}
+	fields := make([]cache.Field, 0, n)
+	buf := make([]byte, 0, size)
+	for k, v := range h.All() {
+		if storedHeaderSkip(k) {
+			continue
+		}
+		buf = append(buf, k...)
+		name := buf[len(buf)-len(k):]
+		buf = append(buf, v...)
+		fields = append(fields, cache.Field{Name: name, Value: buf[len(buf)-len(v):]})
+	}
+	return fields
+}
+
+func copyBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// serveEntry answers from a stored entry. It does not allocate: the body is
+// shared, not copied, and numbers are formatted on the stack.
+func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, now time.Time, cs cacheStatus) {
+	out := &ctx.Response
+	out.SetStatusCode(e.Status)
+	debug := s.opt.DebugHeaders
+	for i := range e.Header {
+		f := &e.Header[i]
+		if clientHeaderSkip(f.Name, debug) {
+			continue
+		}
+		out.Header.AddBytesKV(f.Name, f.Value)
+	}
+	var buf [160]byte
+	age := int64(e.Age(now) / time.Second)
+	if age < 0 {
+		age = 0
+	}
+	out.Header.SetBytesV("Age", appendInt(buf[:0], age))
+	out.Header.AddBytesV("Cache-Status", cs.appendTo(buf[:0]))
+	if notModified(&ctx.Request.Header, e) {
+		out.SetStatusCode(fasthttp.StatusNotModified)
+		out.SkipBody = true
+		return
+	}
+	out.SetBodyRaw(e.Body)
+}
+
+func appendInt(dst []byte, n int64) []byte {
+	if n == 0 {
+		return append(dst, '0')
+	}
+	var tmp [20]byte
+	i := len(tmp)
+	for n > 0 {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(dst, tmp[i:]...)
+}
+
+// notModified evaluates a client's If-None-Match / If-Modified-Since against
+// a stored 200 (RFC 9110 §13.2.2): If-None-Match wins when present.
+func notModified(h *fasthttp.RequestHeader, e *cache.Entry) bool {
+	if e.Status != fasthttp.StatusOK {
+		return false
+	}
+	if inm := h.Peek("If-None-Match"); len(inm) > 0 {
+		if len(e.ETag) == 0 {
+			return false
+		}
+		match := false
+		forEachToken(inm, func(tok []byte) {
+			if len(tok) == 1 && tok[0] == '*' || weakEqual(tok, e.ETag) {
+				match = true
+			}
+		})
+		return match
+	}
+	ims := h.Peek("If-Modified-Since")
+	if len(ims) == 0 || len(e.LastModified) == 0 {
+		return false
+	}
+	since, err := fasthttp.ParseHTTPDate(ims)
+	if err != nil {
+		return false
+	}
+	lm, err := fasthttp.ParseHTTPDate(e.LastModified)
+	return err == nil && !lm.After(since)
+}
+
+// weakEqual compares entity tags ignoring the weak marker (RFC 9110 §8.8.3.2).
+func weakEqual(a, b []byte) bool {
+	a = bytes.TrimPrefix(a, []byte("W/"))
+	b = bytes.TrimPrefix(b, []byte("W/"))
+	return bytes.Equal(a, b)
+}

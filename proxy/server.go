@@ -1,0 +1,273 @@
+// Package proxy is edgevitals' request path: the fasthttp server, routing by
+// Host to a site, the CMS bypass rules, the RFC 9111 cache pipeline with
+// coalescing and stale serving, the origin pools, and the purge methods.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgevitals/edgevitals/cache"
+)
+
+// Site is one website edgevitals stands in front of.
+type Site struct {
+	Name          string
+	Hosts         []string // exact host names (an optional :port must match too); "*" catches every other host
+	Origins       []string // http:// or https:// base URLs
+	Preset        string   // "wordpress", "drupal" or "none"
+	BypassCookies []string // added to the preset's
+	BypassPaths   []string // added to the preset's
+	Defaults      cache.Defaults
+	Origin        OriginOptions
+	ReleaseHeader string // origin response field whose value names the release, "" for none
+}
+
+// Options configure a Server. The store, keyer and flight are shared with the
+// admin API (purges) and owned by the caller.
+type Options struct {
+	Sites        []Site
+	Store        *cache.Store
+	Keyer        *cache.Keyer
+	Flight       *cache.Flight
+	Metrics      *metrics.Set
+	Logger       *slog.Logger
+	Clock        func() time.Time // for freshness; nil = time.Now
+	DebugHeaders bool             // send Surrogate-Key and Cache-Tag to clients
+	PurgeAllow   []netip.Prefix   // who may send PURGE and BAN; nil = loopback only
+
+	ReadTimeout    time.Duration // a client's whole request
+	WriteTimeout   time.Duration // a client's whole response
+	IdleTimeout    time.Duration // keep-alive between requests
+	MaxHeaderBytes int           // request line and headers; larger gets 431
+	MaxBodyBytes   int           // request body; larger gets 413
+	MaxConns       int
+}
+
+// Server is the caching reverse proxy.
+type Server struct {
+	opt     Options
+	clock   func() time.Time
+	log     *slog.Logger
+	hosts   map[string]*site
+	any     *site // the "*" site, or nil
+	sites   []*site
+	srv     *fasthttp.Server
+	store   *cache.Store
+	keyer   *cache.Keyer
+	flight  *cache.Flight
+	panics  *metrics.Counter
+	metrics *serverMetrics
+
+	bg         sync.WaitGroup // background refreshes, waited for at shutdown
+	refreshing sync.Map       // keys with a background refresh starting or running
+}
+
+// site is a Site ready to serve.
+type site struct {
+	Site
+	rules   *rules
+	pool    *originPool
+	metrics *siteMetrics
+}
+
+// New builds a Server; it checks what config validation cannot (origin URLs
+// that parse but cannot be dialled are found at request time).
+func New(o Options) (*Server, error) {
+	if o.Store == nil || o.Keyer == nil || o.Flight == nil {
+		return nil, errors.New("proxy: store, keyer and flight are required")
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewSet()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.PurgeAllow == nil {
+		o.PurgeAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	s := &Server{
+		opt: o, clock: o.Clock, log: o.Logger, hosts: map[string]*site{},
+		store: o.Store, keyer: o.Keyer, flight: o.Flight,
+		panics: o.Metrics.NewCounter("edgevitals_panics_total"),
+	}
+	var errs []error
+	for _, cfg := range o.Sites {
+		st := &site{Site: cfg}
+		var err error
+		if st.rules, err = newRules(cfg.Preset, cfg.BypassCookies, cfg.BypassPaths); err != nil {
+			errs = append(errs, fmt.Errorf("site %q: %w", cfg.Name, err))
+			continue
+		}
+		if st.pool, err = newOriginPool(cfg.Origins, cfg.Origin); err != nil {
+			errs = append(errs, fmt.Errorf("site %q: %w", cfg.Name, err))
+			continue
+		}
+		for _, h := range cfg.Hosts {
+			h = strings.ToLower(h)
+			if h == "*" {
+				if s.any != nil {
+					errs = append(errs, fmt.Errorf("site %q: host \"*\" is already taken by site %q", cfg.Name, s.any.Name))
+				}
+				s.any = st
+				continue
+			}
+			if other, dup := s.hosts[h]; dup {
+				errs = append(errs, fmt.Errorf("site %q: host %q is already taken by site %q", cfg.Name, h, other.Name))
+			}
+			s.hosts[h] = st
+		}
+		st.metrics = newSiteMetrics(o.Metrics, cfg.Name, o.Clock)
+		s.sites = append(s.sites, st)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s.registerMetrics(o.Metrics)
+	s.srv = &fasthttp.Server{
+		Handler:               s.Handler,
+		Name:                  "edgevitals",
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
+		IdleTimeout:           o.IdleTimeout,
+		ReadBufferSize:        o.MaxHeaderBytes,
+		MaxRequestBodySize:    o.MaxBodyBytes,
+		Concurrency:           o.MaxConns,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		NoDefaultDate:         true,
+		CloseOnShutdown:       true,
+		ErrorHandler:          s.errorHandler,
+		HeaderReceived:        nil,
+		Logger:                fasthttpLogger{o.Logger},
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(ln)
+}
+
+// Shutdown stops accepting, waits for in-flight requests (bounded by ctx),
+// then for background refreshes.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+// Handler is the outermost request handler: it recovers from panics (fasthttp
+// does not), routes by Host and picks the pipeline.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.panics.Inc()
+			s.log.Error("panic while serving a request", "panic", p, "stack", string(debug.Stack()))
+			ctx.Response.Reset()
+			ctx.Error("internal error", fasthttp.StatusInternalServerError)
+		}
+	}()
+	start := time.Now()
+	st := s.route(ctx.Host())
+	if st == nil {
+		ctx.Error("misdirected request: unknown host", fasthttp.StatusMisdirectedRequest)
+		return
+	}
+	switch string(ctx.Method()) {
+	case "PURGE", "BAN":
+		s.purge(ctx, st)
+		return
+	}
+	path := ctx.URI().Path()
+	if bytes.HasPrefix(path, reservedPrefix) {
+		ctx.Error("not found", fasthttp.StatusNotFound)
+		return
+	}
+	if d := st.rules.check(&ctx.Request, path); d != bypassNone {
+		s.bypass(ctx, st, d, start)
+		return
+	}
+	s.cached(ctx, st, path, start)
+}
+
+// reservedPrefix is the same-origin path edgevitals keeps for itself
+// (beacons, the field measurement script); it never reaches the origin.
+var reservedPrefix = []byte("/__edgevitals/")
+
+// route finds the site for a Host header: exact match (with the port, then
+// without it), then the catch-all. It does not allocate.
+func (s *Server) route(host []byte) *site {
+	var buf [256]byte
+	if len(host) > len(buf) {
+		return nil
+	}
+	h := buf[:len(host)]
+	for i, c := range host {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h[i] = c
+	}
+	if st, ok := s.hosts[string(h)]; ok {
+		return st
+	}
+	if i := bytes.LastIndexByte(h, ':'); i > 0 && bytes.IndexByte(h[i:], ']') < 0 {
+		if st, ok := s.hosts[string(h[:i])]; ok {
+			return st
+		}
+	}
+	if len(host) == 0 {
+		return nil
+	}
+	return s.any
+}
+
+// errorHandler answers requests fasthttp could not parse; none reaches an origin.
+func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var tooBig *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &tooBig):
+		ctx.Error("request header fields too large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.Error("request body too large", fasthttp.StatusRequestEntityTooLarge)
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			ctx.Error("request timeout", fasthttp.StatusRequestTimeout)
+			return
+		}
+		ctx.Error("bad request", fasthttp.StatusBadRequest)
+	}
+}
+
+// fasthttpLogger sends fasthttp's own messages to slog at debug level: they
+// are per-connection noise (client resets) on a busy edge.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
