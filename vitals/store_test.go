@@ -11,7 +11,7 @@ import (
 )
 
 func dur(d time.Duration) *time.Duration { return &d }
-func flt(v float64) *float64            { return &v }
+func flt(v float64) *float64             { return &v }
 
 func openTestStore(t *testing.T, path string) *Store {
 	t.Helper()
