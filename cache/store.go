@@ -98,7 +98,7 @@ func (s *Store) lockFor(key string) *sync.Mutex {
 
 // Get returns the entry stored under key whose Vary values match req, or nil. It compares the
 // full key, does not allocate, and neither key nor req is kept. The entry is shared: read it,
-// never modify it. req may be nil when no variant varies.
+// never modify it. A nil req stands for a request without header fields.
 func (s *Store) Get(key []byte, req Header) *Entry {
 	if len(key) == 0 {
 		return nil
@@ -109,7 +109,7 @@ func (s *Store) Get(key []byte, req Header) *Entry {
 		return nil
 	}
 	for _, e := range v.entries {
-		if len(e.Vary) == 0 || (req != nil && varyMatch(e, req)) {
+		if varyMatch(e, req) {
 			return e
 		}
 	}

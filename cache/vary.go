@@ -47,10 +47,14 @@ func AppendVaryValues(dst [][]byte, names []string, req Header) [][]byte {
 }
 
 // varyMatch reports whether req has, for each of e's Vary names, the value e was stored for.
-// It does not allocate.
+// A nil req has no header fields. It does not allocate.
 func varyMatch(e *Entry, req Header) bool {
 	for i, name := range e.Vary {
-		if i >= len(e.VaryValues) || !equalNormalized(e.VaryValues[i], req.Peek(name)) {
+		var v []byte
+		if req != nil {
+			v = req.Peek(name)
+		}
+		if i >= len(e.VaryValues) || !equalNormalized(e.VaryValues[i], v) {
 			return false
 		}
 	}

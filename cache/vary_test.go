@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -80,5 +81,44 @@ func TestVaryMatch(t *testing.T) {
 	absent := &Entry{Vary: []string{"cookie"}, VaryValues: [][]byte{nil}}
 	if !varyMatch(absent, header{}) || varyMatch(absent, header{"Cookie": {"a=1"}}) {
 		t.Errorf("varyMatch on an absent header: want match only without the header")
+	}
+}
+
+func FuzzVary(f *testing.F) {
+	f.Add([]byte("Accept-Encoding, *, Cookie"), []byte("  gzip ,\tbr  "))
+	f.Fuzz(func(t *testing.T, vary, value []byte) {
+		names := VaryNames(vary)
+		for i, n := range names {
+			if n == "" || n == "*" || n != strings.ToLower(n) || i > 0 && names[i-1] >= n {
+				t.Fatalf("VaryNames(%q) = %q: not lowercased, sorted and unique", vary, names)
+			}
+		}
+		norm := appendNormalized(nil, value)
+		if !equalNormalized(norm, value) {
+			t.Fatalf("equalNormalized(%q, %q) = false", norm, value)
+		}
+		if again := appendNormalized(nil, norm); string(again) != string(norm) {
+			t.Fatalf("normalizing %q twice: %q then %q", value, norm, again)
+		}
+	})
+}
+
+func TestEntryMatches(t *testing.T) {
+	e := &Entry{Vary: []string{"accept-language"}, VaryValues: [][]byte{[]byte("de")}}
+	tests := []struct {
+		req  Header
+		want bool
+	}{
+		{header{"Accept-Language": {"de"}}, true},
+		{header{"Accept-Language": {"en"}}, false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := e.Matches(tt.req); got != tt.want {
+			t.Errorf("Matches(%v) = %v, want %v", tt.req, got, tt.want)
+		}
+	}
+	if plain := (&Entry{}); !plain.Matches(nil) {
+		t.Errorf("an entry without Vary must match any request")
 	}
 }
