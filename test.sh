@@ -36,6 +36,9 @@ go vet ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 45m ./...
 
+echo "== allocation tests (without -race, which makes sync.Pool drop items)"
+go test -count=1 -run 'Allocs' ./...
+
 echo "== fuzz (${FUZZTIME:-10s} per target)"
 for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")

@@ -12,11 +12,14 @@ import (
 // terminator in front says so, else "http". It is part of the cache key
 // (WordPress writes absolute URLs), so trusting it cannot mix pages up.
 func requestScheme(h *fasthttp.RequestHeader) []byte {
-	if v := h.Peek("X-Forwarded-Proto"); len(v) == 5 && bytes.EqualFold(v, []byte("https")) {
-		return []byte("https")
+	if v := h.Peek("X-Forwarded-Proto"); len(v) == 5 && bytes.EqualFold(v, schemeHTTPS) {
+		return schemeHTTPS
 	}
-	return []byte("http")
+	return schemeHTTP
 }
+
+// Shared, never modified.
+var schemeHTTP, schemeHTTPS = []byte("http"), []byte("https")
 
 // normalizeCacheable rewrites a cacheable request in place so that nothing
 // outside the cache key reaches the origin: no cookies (bypass cookies were
@@ -243,7 +246,7 @@ func (s *Server) invalidateAfterWrite(ctx *fasthttp.RequestCtx, st *site) {
 
 func (s *Server) invalidateURI(host, path, query []byte) {
 	var buf [512]byte
-	for _, scheme := range [][]byte{[]byte("http"), []byte("https")} {
+	for _, scheme := range [][]byte{schemeHTTP, schemeHTTPS} {
 		s.store.Delete(s.keyer.AppendKey(buf[:0], scheme, host, path, query))
 	}
 }

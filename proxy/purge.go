@@ -81,7 +81,7 @@ func (s *Server) purge(ctx *fasthttp.RequestCtx, st *site) {
 func (s *Server) purgeURL(st *site, host, path, query []byte, soft bool) int {
 	var buf [1024]byte
 	n := 0
-	for _, scheme := range [][]byte{[]byte("http"), []byte("https")} {
+	for _, scheme := range [][]byte{schemeHTTP, schemeHTTPS} {
 		key := s.keyer.AppendKey(buf[:0], scheme, host, path, query)
 		if soft {
 			k := string(key)
