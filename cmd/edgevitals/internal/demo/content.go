@@ -274,7 +274,7 @@ header a{color:#fbeee0;text-decoration:none}.brand{font:700 1.6rem system-ui,san
 nav{display:flex;flex-wrap:wrap;gap:1rem;margin-top:.4rem;font:15px system-ui,sans-serif}
 .hello{float:right;background:#c58b4b;color:#2b2118;padding:.2rem .6rem;border-radius:4px;font:14px system-ui}
 main{max-width:860px;margin:0 auto;padding:1.5rem}.card{display:flex;gap:1rem;margin:0 0 1.5rem;background:#fff;
-border-radius:8px;overflow:hidden;box-shadow:0 1px 3px #0002}.card img{flex:none}.card div{padding:.6rem 1rem .6rem 0}
+border-radius:8px;overflow:hidden;box-shadow:0 1px 3px #0002}.card img{flex:none;max-width:45%;height:auto}.card div{padding:.6rem 1rem .6rem 0}
 .card h2{margin:.2rem 0;font-size:1.2rem}.meta{font:13px system-ui;color:#7a6a5c}.hero{width:100%;height:auto;border-radius:8px}
 form{background:#fff;padding:1rem;border-radius:8px}input,button{font:16px system-ui;padding:.45rem;margin:.25rem 0}
 button{background:#8a4b1f;color:#fff;border:0;border-radius:4px;padding:.5rem 1rem;cursor:pointer}
@@ -322,7 +322,8 @@ Requests served by the origin: {{.Requests}}.</p>
 <button>Ship a good release ({{.Next}})</button></form><br>
 <form method="post" action="/__demo/release"><input type="hidden" name="id" value="{{.Next}}"><input type="hidden" name="bad" value="1">
 <button>Ship a bad release ({{.Next}})</button></form>
-<p>Then open an <a href="{{(index .Posts 0).URL}}">article</a>, the <a href="/">home page</a> or the <a href="/slow/">slow page</a>.</p>{{end}}`,
+<p>A cache in front keeps serving the pages it holds until they expire or are purged.
+Then open an <a href="{{(index .Posts 0).URL}}">article</a>, the <a href="/">home page</a> or the <a href="/slow/">slow page</a>.</p>{{end}}`,
 }
 
 var templates = func() map[string]*template.Template {

@@ -42,11 +42,17 @@ var imagesModified = time.Date(2025, 1, 6, 9, 30, 0, 0, time.UTC)
 // Options configures an Origin.
 type Options struct {
 	Logger *slog.Logger // nil: no logging
+	// OnRelease, if set, is called after every release switch (SetRelease or the HTTP
+	// control), synchronously and outside any lock. Pages a cache already holds keep the
+	// old release until they expire, so the demo wiring purges the site here, as a deploy
+	// pipeline would.
+	OnRelease func(id string, bad bool)
 }
 
 // Origin is the demo CMS. It is an http.Handler, safe for concurrent use.
 type Origin struct {
 	log    *slog.Logger
+	hook   func(id string, bad bool)
 	mux    *http.ServeMux
 	served atomic.Int64
 	orders atomic.Int64
@@ -72,7 +78,7 @@ func New(o Options) *Origin {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Origin{log: log, mux: http.NewServeMux(), wait: sleep}
+	d := &Origin{log: log, hook: o.OnRelease, mux: http.NewServeMux(), wait: sleep}
 	d.orders.Store(1000)
 	d.rel.Store(&release{id: "v1", at: time.Now().UTC().Truncate(time.Second), seq: 1})
 	for pattern, h := range map[string]http.HandlerFunc{
@@ -161,6 +167,9 @@ func (o *Origin) SetRelease(id string, bad bool) {
 	o.rel.Store(&release{id: id, bad: bad, at: at, seq: prev.seq + 1})
 	o.mu.Unlock()
 	o.log.Info("demo release shipped", "release", id, "bad", bad)
+	if o.hook != nil {
+		o.hook(id, bad)
+	}
 }
 
 // Release returns the current release and whether it is a bad one.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -303,6 +304,13 @@ func TestReleaseRegressions(t *testing.T) {
 
 func TestReleaseControl(t *testing.T) {
 	s := start(t)
+	var mu sync.Mutex
+	var shipped []string
+	s.o.hook = func(id string, bad bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		shipped = append(shipped, id+"/"+strconv.FormatBool(bad))
+	}
 	tests := []struct {
 		name, query string
 		form        url.Values
@@ -341,18 +349,24 @@ func TestReleaseControl(t *testing.T) {
 	if resp, _ := s.do(t, "GET", "/", nil, nil); resp.Header.Get("X-Release") != "2026.05.01-rc_1" {
 		t.Errorf("X-Release = %q after the switch", resp.Header.Get("X-Release"))
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := strings.Join(shipped, " "), "v2/true v3/false 2026.05.01-rc_1/true"; got != want {
+		t.Errorf("OnRelease calls = %q, want %q", got, want)
+	}
 	if got := s.o.Requests(); got != 1 {
 		t.Errorf("Requests() = %d, want 1 (the control panel is not site traffic)", got)
 	}
 }
 
 func TestSetReleaseSanitizes(t *testing.T) {
-	o := New(Options{})
+	var hooked string
+	o := New(Options{OnRelease: func(id string, _ bool) { hooked = id }})
 	f := func(in, want string) {
 		t.Helper()
 		o.SetRelease(in, false)
-		if got, _ := o.Release(); got != want {
-			t.Errorf("SetRelease(%q): Release() = %q, want %q", in, got, want)
+		if got, _ := o.Release(); got != want || hooked != want {
+			t.Errorf("SetRelease(%q): Release() = %q, OnRelease got %q, want %q", in, got, hooked, want)
 		}
 	}
 	f("v2", "v2")
