@@ -192,8 +192,8 @@ func start(t testing.TB, bin, cfgPath, dataDir string) (*Server, error) {
 		return nil, fmt.Errorf("%w\nprometheus log:\n%s", err, log.String())
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", log.String())
+		if out := log.String(); t.Failed() && out != "" {
+			t.Logf("prometheus log:\n%s", out)
 		}
 		if err := s.stop(); err != nil {
 			t.Errorf("promtest: %v", err)
