@@ -2,11 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,22 +165,6 @@ func (a *Admin) readyz(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString(b.String())
 }
 
-// PurgeRequest is the body of POST /api/purge.
-type PurgeRequest struct {
-	Site   string   `json:"site"`
-	URLs   []string `json:"urls"`
-	Keys   []string `json:"keys"`
-	Prefix string   `json:"prefix"`
-	All    bool     `json:"all"`
-	Soft   *bool    `json:"soft"` // default: soft for all, hard otherwise
-}
-
-// PurgeResponse is its answer.
-type PurgeResponse struct {
-	Purged      int      `json:"purged"`
-	FailedPeers []string `json:"failed_peers"`
-}
-
 func (a *Admin) apiPurge(ctx *fasthttp.RequestCtx) {
 	var req PurgeRequest
 	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
@@ -194,90 +178,12 @@ func (a *Admin) apiPurge(ctx *fasthttp.RequestCtx) {
 		jsonError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, PurgeResponse{Purged: n, FailedPeers: []string{}})
-}
-
-// Purge applies a purge request to the local cache and returns the number
-// of objects purged.
-func (s *Server) Purge(req PurgeRequest) (int, error) {
-	modes := 0
-	if len(req.URLs) > 0 {
-		modes++
+	failed := []string{}
+	if len(ctx.Request.Header.Peek(forwardedHeader)) == 0 {
+		// Received from a user, not from a peer: forward it once to every peer.
+		failed = a.proxy.opt.Peers.Fanout(context.Background(), req)
 	}
-	if len(req.Keys) > 0 {
-		modes++
-	}
-	if req.Prefix != "" {
-		modes++
-	}
-	if req.All {
-		modes++
-	}
-	if modes != 1 {
-		return 0, fmt.Errorf("give exactly one of urls, keys, prefix or all")
-	}
-	soft := req.All
-	if req.Soft != nil {
-		soft = *req.Soft
-	}
-	var st *site
-	if req.Site != "" {
-		for _, x := range s.sites {
-			if x.Name == req.Site {
-				st = x
-			}
-		}
-		if st == nil {
-			return 0, fmt.Errorf("unknown site %q", req.Site)
-		}
-	} else if len(req.URLs) == 0 && !req.All {
-		return 0, fmt.Errorf("site is required for keys and prefix")
-	}
-	switch {
-	case req.All:
-		name := ""
-		if st != nil {
-			name = st.Name
-		}
-		n := s.store.PurgeAll(name, soft)
-		s.countPurge("all", soft, n)
-		return n, nil
-	case len(req.Keys) > 0:
-		n := s.store.PurgeKeys(st.Name, req.Keys, soft)
-		s.countPurge("key", soft, n)
-		return n, nil
-	case req.Prefix != "":
-		if !strings.HasPrefix(req.Prefix, "/") {
-			return 0, fmt.Errorf("prefix must start with /, got %q", req.Prefix)
-		}
-		prefix := req.Prefix
-		n := s.store.PurgeMatch(st.Name, func(key string) bool { return strings.HasPrefix(keyPath(key), prefix) }, soft)
-		s.countPurge("prefix", soft, n)
-		return n, nil
-	}
-	total := 0
-	for _, raw := range req.URLs {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return total, fmt.Errorf("url %q: want an absolute URL", raw)
-		}
-		target := s.route([]byte(u.Host))
-		if target == nil || (st != nil && target != st) {
-			return total, fmt.Errorf("url %q: host is not served by site %q", raw, req.Site)
-		}
-		path := u.EscapedPath()
-		if path == "" {
-			path = "/"
-		}
-		// Key the path as the proxy does: fasthttp's normalised, decoded path.
-		uri := fasthttp.AcquireURI()
-		uri.SetPath(path)
-		n := s.purgeURL(target, []byte(u.Host), uri.Path(), []byte(u.RawQuery), soft)
-		fasthttp.ReleaseURI(uri)
-		s.countPurge("url", soft, n)
-		total += n
-	}
-	return total, nil
+	writeJSON(ctx, fasthttp.StatusOK, PurgeResponse{Purged: n, FailedPeers: failed})
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {

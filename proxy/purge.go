@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
+	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -34,47 +36,29 @@ func (s *Server) purge(ctx *fasthttp.RequestCtx, st *site) {
 	}
 	h := &ctx.Request.Header
 	soft := isOne(h.Peek("Fastly-Soft-Purge")) || isOne(h.Peek("X-Purge-Soft"))
-	var n int
-	var kind string
+	req := PurgeRequest{Site: st.Name, Soft: &soft}
 	switch {
 	case len(h.Peek("Surrogate-Key")) > 0 || len(h.Peek("Cache-Tags")) > 0 || len(h.Peek("Cache-Tag")) > 0:
-		var keys []string
 		for _, name := range []string{"Surrogate-Key", "Cache-Tags", "Cache-Tag"} {
 			for _, v := range h.PeekAll(name) {
-				keys = cache.AppendKeys(keys, v)
+				req.Keys = cache.AppendKeys(req.Keys, v)
 			}
 		}
-		kind = "key"
-		n = s.store.PurgeKeys(st.Name, keys, soft)
 	case bytes.EqualFold(h.Peek("X-Purge-Method"), []byte("regex")):
-		pattern := string(ctx.URI().PathOriginal())
-		kind = "regex"
-		if len(pattern) > maxPurgePattern {
-			ctx.Error("purge pattern too long", fasthttp.StatusBadRequest)
-			return
-		}
-		if pattern == "/.*" || pattern == ".*" {
-			kind = "all"
-			n = s.store.PurgeAll(st.Name, soft)
-			break
-		}
-		re, err := regexp.Compile(pattern)
-		if err != nil {
-			ctx.Error("bad purge pattern: "+err.Error(), fasthttp.StatusBadRequest)
-			return
-		}
-		n = s.store.PurgeMatch(st.Name, func(key string) bool { return re.MatchString(keyPath(key)) }, soft)
+		req.Regex = string(ctx.URI().PathOriginal())
 	case string(ctx.Method()) == "BAN":
 		ctx.Error("BAN needs a Cache-Tags header", fasthttp.StatusBadRequest)
 		return
 	default:
-		kind = "url"
-		n = s.purgeURL(st, ctx.Host(), ctx.URI().Path(), ctx.URI().QueryString(), soft)
+		req.URLs = []string{"http://" + string(ctx.Host()) + string(ctx.RequestURI())}
 	}
-	s.countPurge(kind, soft, n)
-	ctx.SetContentType("application/json")
-	body, _ := json.Marshal(map[string]int{"purged": n}) // a map of ints always marshals
-	ctx.SetBody(body)
+	n, err := s.Purge(req)
+	if err != nil {
+		ctx.Error(err.Error(), fasthttp.StatusBadRequest)
+		return
+	}
+	failed := s.opt.Peers.Fanout(context.Background(), req)
+	writeJSON(ctx, fasthttp.StatusOK, PurgeResponse{Purged: n, FailedPeers: failed})
 }
 
 // purgeURL removes (or soft-purges) every variant of one URL under both schemes.
@@ -120,3 +104,120 @@ func (s *Server) purgeAllowed(ctx *fasthttp.RequestCtx) bool {
 }
 
 func isOne(v []byte) bool { return len(v) == 1 && v[0] == '1' }
+
+// PurgeRequest is the body of POST /api/purge.
+type PurgeRequest struct {
+	Site   string   `json:"site"`
+	URLs   []string `json:"urls"`
+	Keys   []string `json:"keys"`
+	Prefix string   `json:"prefix"`
+	Regex  string   `json:"regex"` // a regular expression over path and query
+	All    bool     `json:"all"`
+	Soft   *bool    `json:"soft"` // default: soft for all, hard otherwise
+}
+
+// PurgeResponse is its answer.
+type PurgeResponse struct {
+	Purged      int      `json:"purged"`
+	FailedPeers []string `json:"failed_peers"`
+}
+
+// Purge applies a purge request to the local cache and returns the number
+// of objects purged.
+func (s *Server) Purge(req PurgeRequest) (int, error) {
+	modes := 0
+	if len(req.URLs) > 0 {
+		modes++
+	}
+	if len(req.Keys) > 0 {
+		modes++
+	}
+	if req.Prefix != "" {
+		modes++
+	}
+	if req.Regex != "" {
+		modes++
+	}
+	if req.All {
+		modes++
+	}
+	if modes != 1 {
+		return 0, fmt.Errorf("give exactly one of urls, keys, prefix, regex or all")
+	}
+	soft := req.All
+	if req.Soft != nil {
+		soft = *req.Soft
+	}
+	var st *site
+	if req.Site != "" {
+		for _, x := range s.sites {
+			if x.Name == req.Site {
+				st = x
+			}
+		}
+		if st == nil {
+			return 0, fmt.Errorf("unknown site %q", req.Site)
+		}
+	} else if len(req.URLs) == 0 && !req.All {
+		return 0, fmt.Errorf("site is required for keys, prefix and regex")
+	}
+	if req.Regex == ".*" || req.Regex == "/.*" {
+		req.Regex, req.All = "", true
+	}
+	switch {
+	case req.All:
+		name := ""
+		if st != nil {
+			name = st.Name
+		}
+		n := s.store.PurgeAll(name, soft)
+		s.countPurge("all", soft, n)
+		return n, nil
+	case len(req.Keys) > 0:
+		n := s.store.PurgeKeys(st.Name, req.Keys, soft)
+		s.countPurge("key", soft, n)
+		return n, nil
+	case req.Regex != "":
+		if len(req.Regex) > maxPurgePattern {
+			return 0, fmt.Errorf("regex longer than %d bytes", maxPurgePattern)
+		}
+		re, err := regexp.Compile(req.Regex)
+		if err != nil {
+			return 0, fmt.Errorf("bad regex: %w", err)
+		}
+		n := s.store.PurgeMatch(st.Name, func(key string) bool { return re.MatchString(keyPath(key)) }, soft)
+		s.countPurge("regex", soft, n)
+		return n, nil
+	case req.Prefix != "":
+		if !strings.HasPrefix(req.Prefix, "/") {
+			return 0, fmt.Errorf("prefix must start with /, got %q", req.Prefix)
+		}
+		prefix := req.Prefix
+		n := s.store.PurgeMatch(st.Name, func(key string) bool { return strings.HasPrefix(keyPath(key), prefix) }, soft)
+		s.countPurge("prefix", soft, n)
+		return n, nil
+	}
+	total := 0
+	for _, raw := range req.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return total, fmt.Errorf("url %q: want an absolute URL", raw)
+		}
+		target := s.route([]byte(u.Host))
+		if target == nil || (st != nil && target != st) {
+			return total, fmt.Errorf("url %q: host is not served by site %q", raw, req.Site)
+		}
+		path := u.EscapedPath()
+		if path == "" {
+			path = "/"
+		}
+		// Key the path as the proxy does: fasthttp's normalised, decoded path.
+		uri := fasthttp.AcquireURI()
+		uri.SetPath(path)
+		n := s.purgeURL(target, []byte(u.Host), uri.Path(), []byte(u.RawQuery), soft)
+		fasthttp.ReleaseURI(uri)
+		s.countPurge("url", soft, n)
+		total += n
+	}
+	return total, nil
+}

@@ -47,6 +47,7 @@ type Options struct {
 	Clock        func() time.Time // for freshness; nil = time.Now
 	DebugHeaders bool             // send Surrogate-Key and Cache-Tag to clients
 	PurgeAllow   []netip.Prefix   // who may send PURGE and BAN; nil = loopback only
+	Peers        *Peers           // other nodes that purges fan out to; nil = none
 
 	ReadTimeout    time.Duration // a client's whole request
 	WriteTimeout   time.Duration // a client's whole response

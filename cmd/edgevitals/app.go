@@ -88,6 +88,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		Logger:         log,
 		DebugHeaders:   cfg.Server.DebugHeaders,
 		PurgeAllow:     cfg.Purge.AllowNets(),
+		Peers:          proxy.NewPeers(proxy.PeersOptions{URLs: cfg.Cluster.Peers, Token: cfg.Server.AdminToken.Reveal()}),
 		ReadTimeout:    cfg.Server.ReadTimeout.D(),
 		WriteTimeout:   cfg.Server.WriteTimeout.D(),
 		IdleTimeout:    cfg.Server.IdleTimeout.D(),

@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/edgevitals/edgevitals/cmd/edgevitals/internal/demo"
 	"github.com/edgevitals/edgevitals/config"
+	"github.com/edgevitals/edgevitals/proxy"
 )
 
 func init() {
@@ -28,6 +30,7 @@ func init() {
 // front of it.
 type demoSetup struct {
 	origin  *demo.Origin
+	proxy   atomic.Pointer[proxy.Server] // for the purge after a release
 	srv     *http.Server
 	cfg     *config.Config
 	dataDir string
@@ -37,7 +40,17 @@ type demoSetup struct {
 // config a new user would otherwise write: one WordPress-preset site that
 // answers every host, releases read from the origin's X-Release header.
 func newDemo(listen, admin string, log *slog.Logger) (*demoSetup, error) {
-	d := &demoSetup{origin: demo.New(demo.Options{Logger: log})}
+	d := &demoSetup{}
+	d.origin = demo.New(demo.Options{Logger: log, OnRelease: func(id string, bad bool) {
+		// A deploy pipeline purges after shipping; the demo does the same,
+		// softly, so visitors keep getting pages while the cache refills.
+		if p := d.proxy.Load(); p != nil {
+			if _, err := p.Purge(proxy.PurgeRequest{Site: "demo", All: true}); err != nil {
+				log.Error("purge after release", "err", err)
+			}
+		}
+		log.Info("demo release shipped", "release", id, "bad", bad)
+	}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("demo origin: %w", err)
@@ -109,6 +122,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgevitals demo: %v (use -listen and -admin to pick other ports)\n", err)
 		return 1
 	}
+	d.proxy.Store(a.proxy)
 	site := "http://" + a.proxyLn.Addr().String()
 	adm := "http://" + a.adminLn.Addr().String()
 	fmt.Fprintf(stdout, `edgevitals demo: a small WordPress-like shop behind the caching proxy.
