@@ -193,6 +193,13 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	start := time.Now()
+	if raw := ctx.Request.Header.RawHeaders(); hasRawField(raw, "transfer-encoding") && hasRawField(raw, "content-length") {
+		// Content-Length beside Transfer-Encoding: the framing that
+		// request smuggling exploits (RFC 9112 §6.3). Refuse, never forward.
+		ctx.SetConnectionClose()
+		ctx.Error("bad request: Content-Length with Transfer-Encoding", fasthttp.StatusBadRequest)
+		return
+	}
 	st := s.route(ctx.Host())
 	if st == nil {
 		ctx.Error("misdirected request: unknown host", fasthttp.StatusMisdirectedRequest)
@@ -271,4 +278,21 @@ type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+// hasRawField reports whether raw header lines contain a field named name
+// (lowercase), case-insensitively.
+func hasRawField(raw []byte, name string) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if k, _, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+			return true
+		}
+	}
+	return false
 }
