@@ -135,6 +135,17 @@ func (a *app) run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- a.proxy.Serve(a.proxyLn) }()
 	go func() { errc <- a.adminSrv.Serve(a.adminLn) }()
+	bg, stopBg := context.WithCancel(context.Background())
+	defer stopBg()
+	if al := a.proxy.NewAlerter(proxy.AlertOptions{
+		Webhook: a.cfg.Alerts.Webhook,
+		Below:   a.cfg.Alerts.HitRatioBelow,
+		For:     a.cfg.Alerts.For.D(),
+		MinRPS:  a.cfg.Alerts.MinRequestsPerSecond,
+		Logger:  a.log,
+	}); al != nil {
+		go al.Run(bg) //nolint:errcheck // Run returns nil when bg ends
+	}
 	a.admin.SetReady(true)
 	a.log.Info("edgevitals serving", "proxy", a.proxyLn.Addr().String(), "admin", a.adminLn.Addr().String(), "sites", len(a.cfg.Sites))
 	var err error

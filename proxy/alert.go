@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// AlertOptions configure the built-in hit-ratio alert, for users who run
+// edgevitals without Prometheus and Alertmanager.
+type AlertOptions struct {
+	Webhook  string        // Alertmanager- or Slack-compatible URL; "" disables the alert
+	Below    float64       // fire when a site's 5-minute hit ratio stays under this
+	For      time.Duration // ... for this long
+	MinRPS   float64       // ... while it has at least this many cacheable requests per second
+	Interval time.Duration // how often to evaluate; default 15s
+	Clock    func() time.Time
+	Client   *http.Client
+	Logger   *slog.Logger
+}
+
+// Alerter evaluates the hit ratio of every site and calls the webhook when an
+// alert starts firing and when it resolves, like a Prometheus alert rule with
+// `for:` and a traffic floor (so a quiet night does not page anyone).
+type Alerter struct {
+	o     AlertOptions
+	sites []*site
+	mu    sync.Mutex
+	state map[string]*alertState
+}
+
+type alertState struct {
+	pendingSince time.Time // zero when the condition does not hold
+	firing       bool
+	firedAt      time.Time
+}
+
+// NewAlerter returns nil when no webhook is configured.
+func (s *Server) NewAlerter(o AlertOptions) *Alerter {
+	if o.Webhook == "" {
+		return nil
+	}
+	if o.Interval <= 0 {
+		o.Interval = 15 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Alerter{o: o, sites: s.sites, state: map[string]*alertState{}}
+}
+
+// Run evaluates every Interval until ctx ends.
+func (a *Alerter) Run(ctx context.Context) error {
+	t := time.NewTicker(a.o.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			a.Evaluate(ctx)
+		}
+	}
+}
+
+// Evaluate runs one evaluation and sends what changed. Errors reaching the
+// webhook are logged; the alert state still moves (the next change is sent).
+func (a *Alerter) Evaluate(ctx context.Context) {
+	now := a.o.Clock()
+	for _, st := range a.sites {
+		hits, total := st.metrics.ratio.counts()
+		window := st.metrics.ratio.window.Seconds()
+		rps := float64(total) / window
+		ratio := 0.0
+		if total > 0 {
+			ratio = float64(hits) / float64(total)
+		}
+		breach := total > 0 && rps >= a.o.MinRPS && ratio < a.o.Below
+
+		a.mu.Lock()
+		s := a.state[st.Name]
+		if s == nil {
+			s = &alertState{}
+			a.state[st.Name] = s
+		}
+		var send string
+		switch {
+		case breach && s.pendingSince.IsZero():
+			s.pendingSince = now
+			if a.o.For <= 0 {
+				s.firing, s.firedAt, send = true, now, "firing"
+			}
+		case breach && !s.firing && now.Sub(s.pendingSince) >= a.o.For:
+			s.firing, s.firedAt, send = true, now, "firing"
+		case !breach && s.firing:
+			s.firing, send = false, "resolved"
+			s.pendingSince = time.Time{}
+		case !breach:
+			s.pendingSince = time.Time{}
+		}
+		firedAt := s.firedAt
+		a.mu.Unlock()
+		if send != "" {
+			a.send(ctx, st.Name, send, ratio, rps, firedAt, now)
+		}
+	}
+}
+
+// Firing reports whether a site's alert is firing.
+func (a *Alerter) Firing(site string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.state[site]
+	return s != nil && s.firing
+}
+
+// alertPayload is Alertmanager's webhook format (what Alertmanager itself
+// sends to receivers, so tools that take those take this), with Slack's
+// "text" beside it: Slack reads "text" and ignores the rest.
+type alertPayload struct {
+	Version  string            `json:"version"`
+	Status   string            `json:"status"`
+	Receiver string            `json:"receiver"`
+	Alerts   []alertItem       `json:"alerts"`
+	Common   map[string]string `json:"commonLabels"`
+	Text     string            `json:"text"`
+}
+
+type alertItem struct {
+	Status      string            `json:"status"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      time.Time         `json:"endsAt"`
+}
+
+func (a *Alerter) send(ctx context.Context, site, status string, ratio, rps float64, startsAt, now time.Time) {
+	labels := map[string]string{"alertname": "EdgevitalsHitRatioLow", "site": site, "severity": "warning"}
+	summary := fmt.Sprintf("Cache hit ratio of %s is %.0f%% (below %.0f%% for %s)", site, ratio*100, a.o.Below*100, a.o.For)
+	if status == "resolved" {
+		summary = fmt.Sprintf("Cache hit ratio of %s recovered: %.0f%%", site, ratio*100)
+	}
+	item := alertItem{
+		Status: status, Labels: labels, StartsAt: startsAt.UTC(),
+		Annotations: map[string]string{
+			"summary": summary,
+			"description": fmt.Sprintf("%.1f cacheable requests/s over 5 minutes. Check edgevitals_uncacheable_total{site=%q} "+
+				"for the reason (set_cookie, private, no_store...) and whether a release just shipped.", rps, site),
+		},
+	}
+	if status == "resolved" {
+		item.EndsAt = now.UTC()
+	}
+	p := alertPayload{
+		Version: "4", Status: status, Receiver: "edgevitals", Alerts: []alertItem{item}, Common: labels,
+		Text: fmt.Sprintf("[%s] %s", status, summary),
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		a.o.Logger.Error("encode alert", "err", err)
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.o.Webhook, bytes.NewReader(body))
+	if err != nil {
+		a.o.Logger.Error("alert webhook", "err", err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.o.Client.Do(req)
+	if err != nil {
+		a.o.Logger.Error("alert webhook", "site", site, "status", status, "err", err)
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		a.o.Logger.Error("alert webhook refused", "site", site, "status", status, "code", resp.StatusCode)
+	}
+}
