@@ -84,6 +84,12 @@ func (p *proc) stop(grace time.Duration) {
 		return
 	}
 	pids := procTree(p.pid())
+	starts := map[int]uint64{}
+	for _, pid := range pids {
+		if st, err := readProcStat(pid); err == nil {
+			starts[pid] = st.start
+		}
+	}
 	// The leader stops its own children (nginx workers, the Varnish cache child); killing
 	// a worker first would only make its master start another one. An error means the
 	// process is already gone, which is the goal.
@@ -96,17 +102,42 @@ func (p *proc) stop(grace time.Duration) {
 		if pid == p.pid() && p.exited() {
 			continue // reaped: its PID may belong to someone else by now
 		}
-		if st, err := readProcStat(pid); err == nil && (pid == p.pid() || st.ppid == p.pid() || st.ppid == 1) {
+		// Children outliving their parent are reparented; the start time tells that the
+		// PID is still the process we started and not a new one.
+		if st, err := readProcStat(pid); err == nil && st.start == starts[pid] {
 			_ = syscall.Kill(pid, syscall.SIGKILL) // gone already is fine
 		}
 	}
 	<-p.done
+	// Orphans are reaped by someone else: wait until they are gone, so that the next
+	// round's CPU and ports are not still held by them.
+	deadline := time.Now().Add(2 * time.Second)
+	for _, pid := range pids {
+		for alive(pid, starts[pid]) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// alive reports whether pid is still the process that started at start, and not a zombie.
+func alive(pid int, start uint64) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	st, err := parseProcStat(b)
+	if err != nil || st.start != start {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return !bytes.HasPrefix(b[i+1:], []byte(" Z"))
 }
 
 // procStat holds the fields of /proc/PID/stat the harness uses.
 type procStat struct {
 	ppid  int
 	ticks uint64 // utime + stime, in clock ticks
+	start uint64 // start time after boot, in clock ticks: tells a PID's reuse apart
 }
 
 // parseProcStat parses one /proc/PID/stat line. The command name may hold spaces and
@@ -117,9 +148,9 @@ func parseProcStat(b []byte) (procStat, error) {
 		return procStat{}, errors.New("proc stat: no ')' after the command name")
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] state, f[1] ppid, ..., f[11] utime, f[12] stime
-	if len(f) < 13 {
-		return procStat{}, fmt.Errorf("proc stat: %d fields after the command name, want at least 13", len(f))
+	// f[0] state, f[1] ppid, ..., f[11] utime, f[12] stime, ..., f[19] starttime
+	if len(f) < 20 {
+		return procStat{}, fmt.Errorf("proc stat: %d fields after the command name, want at least 20", len(f))
 	}
 	ppid, err := strconv.Atoi(f[1])
 	if err != nil {
@@ -133,7 +164,11 @@ func parseProcStat(b []byte) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("proc stat: stime %q: %w", f[12], err)
 	}
-	return procStat{ppid: ppid, ticks: ut + st}, nil
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("proc stat: starttime %q: %w", f[19], err)
+	}
+	return procStat{ppid: ppid, ticks: ut + st, start: start}, nil
 }
 
 func readProcStat(pid int) (procStat, error) {

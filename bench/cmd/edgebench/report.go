@@ -193,7 +193,7 @@ func (rep *report) server(name string) *server {
 }
 
 func (rep *report) writeStorms(w io.Writer) {
-	fmt.Fprintln(w, "| server | origin requests per storm | 2xx | failed | served as hits | wait p50 | wait p99 | wait max | peak RSS |")
+	fmt.Fprintln(w, "| server | origin requests per storm | 2xx | failed | shared (hit or collapsed) | wait p50 | wait p99 | wait max | peak RSS |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for i, s := range rep.servers {
 		var counts []string
@@ -206,7 +206,7 @@ func (rep *report) writeStorms(w io.Writer) {
 			}
 			counts = append(counts, fmt.Sprint(st.originReq))
 			waits = append(waits, st.waits...)
-			ok, bad, hits = ok+st.ok, bad+st.bad, hits+st.hits
+			ok, bad, hits = ok+st.ok, bad+st.bad, hits+st.shared
 			if firstErr == "" {
 				firstErr = st.firstErr
 			}

@@ -248,8 +248,8 @@ type stormResult struct {
 	server    string
 	round     int
 	originReq int
-	ok, bad   int // 2xx, other outcomes
-	hits      int
+	ok, bad   int             // 2xx, other outcomes
+	shared    int             // answered from the cache or from another request's fetch
 	waits     []time.Duration // of the 2xx answers, from the moment every request was sent
 	firstErr  string
 }
@@ -327,7 +327,7 @@ func storm(ctx context.Context, s *server, path string, n int) (stormResult, err
 			}
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			answers <- answer{status: resp.StatusCode, hit: s.isHit(resp.Header), wait: time.Since(t0), err: err}
+			answers <- answer{status: resp.StatusCode, hit: s.isHit(resp.Header) || (s.collapsed != nil && s.collapsed(resp.Header)), wait: time.Since(t0), err: err}
 		}()
 	}
 	t0 = time.Now()
@@ -349,7 +349,7 @@ func storm(ctx context.Context, s *server, path string, n int) (stormResult, err
 			res.ok++
 			res.waits = append(res.waits, a.wait)
 			if a.hit {
-				res.hits++
+				res.shared++
 			}
 		default:
 			res.bad++

@@ -25,6 +25,9 @@ type server struct {
 	cache bool // false for the bare server: it has no origin, no hits and no purge
 	// isHit tells from a response's headers that it came from the cache.
 	isHit func(h http.Header) bool
+	// collapsed tells that a response waited for another request's origin fetch, when the
+	// server says so apart from hits (edgevitals does, per RFC 9211); nil otherwise.
+	collapsed func(h http.Header) bool
 	// purge empties the whole cache; nil when the server has no purge.
 	purge func(ctx context.Context, c *http.Client) error
 	note  string // said under the tables, e.g. why there is no purge
@@ -123,6 +126,9 @@ preset = "none"
 	s.isHit = func(h http.Header) bool {
 		v := strings.ToLower(h.Get("Cache-Status"))
 		return strings.Contains(v, "; hit") && !strings.Contains(v, "fwd=")
+	}
+	s.collapsed = func(h http.Header) bool {
+		return strings.Contains(strings.ToLower(h.Get("Cache-Status")), "collapsed")
 	}
 	s.purge = func(ctx context.Context, c *http.Client) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost,
