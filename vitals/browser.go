@@ -109,6 +109,9 @@ func (b *Browser) running() (context.Context, error) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(b.path),
 		chromedp.DisableGPU,
+		// Input outside the window is dropped, and headless windows are
+		// 800x600 by default: make room for every profile's viewport.
+		chromedp.WindowSize(1920, 1080),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-background-networking", true),

@@ -65,7 +65,7 @@ func pngImage(t *testing.T, w, h int) []byte {
 
 // Ground-truth pages: each has one designed value.
 const (
-	lcpImageDelay = 1000 * time.Millisecond
+	lcpImageDelay = 2000 * time.Millisecond // long enough that 10% covers the load before the image request on a busy machine
 	ttfbDelay     = 400 * time.Millisecond
 	longTask      = 300 * time.Millisecond // TBT = longTask - 50 ms
 	clickBlock    = 200 * time.Millisecond

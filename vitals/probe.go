@@ -277,6 +277,12 @@ func interact(ctx context.Context, p Profile, selector string) (*time.Duration, 
 			return nil, nil
 		}
 	}
+	// Chromedp's own scroll before a click can leave the pointer outside the
+	// element on long pages (no event reaches the page), so centre it first.
+	q, _ := json.Marshal(sel) // a string always encodes
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void]("document.querySelector("+string(q)+").scrollIntoView({block: 'center'})")); err != nil {
+		return nil, fmt.Errorf("scroll to %q: %w", sel, err)
+	}
 	click := chromedp.Click(chromedp.CSS(sel))
 	if p.Touch {
 		click = chromedp.Tap(chromedp.CSS(sel))
