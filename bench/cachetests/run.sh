@@ -3,16 +3,23 @@
 # against edgevitals, Varnish and nginx, each as a shared cache in front of the
 # suite's own origin server, and prints passed/failed per kind of test.
 #
-#   SUITE=/path/to/cache-tests bench/cachetests/run.sh [edgevitals] [varnish] [nginx] [direct]
+#   SUITE=/path/to/cache-tests bench/cachetests/run.sh [edgevitals] [varnish] [nginx] [edgevitals-nostale] [direct]
 #
-# "direct" runs the suite against its origin with no cache in between, as a
+# "edgevitals" uses the configuration of issue 2: one catch-all site, preset
+# none, default_ttl 0, every other key at its default (including the stale
+# windows applied when the origin says nothing: stale_while_revalidate 30s,
+# stale_if_error 6h). "edgevitals-nostale" is the same with both stale
+# windows at 0, to tell what those defaults cost in the suite. "direct" runs the suite against its origin with no cache in between, as a
 # baseline. Everything listens on 127.0.0.1; every process started here is
 # stopped by its PID on exit. Results: bench/out/cachetests/<name>.json
 # (the suite's CLI output), versions.txt and summary.md beside them.
 #
 # Environment: SUITE (required), OUT (results folder), PORT_BASE (first port
 # tried, 18900), CLI_TIMEOUT (seconds per cache, 600), EDGEVITALS (a built
-# binary to use instead of building ./cmd/edgevitals).
+# binary to use instead of building ./cmd/edgevitals), EDGEVITALS_SITE_EXTRA
+# (TOML lines appended to the site, for experiments; the recorded results
+# use none), TEST_ID (run only that test, with the suite's request and
+# response dump, printed instead of the summary: for debugging one failure).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,7 +36,9 @@ log() { printf '%s cachetests: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 for c in "${caches[@]}"; do
-	case $c in edgevitals | varnish | nginx | direct) ;; *) die "unknown cache $c (edgevitals, varnish, nginx, direct)" ;; esac
+	case $c in edgevitals | edgevitals-nostale | varnish | nginx | direct) ;;
+	*) die "unknown cache $c (edgevitals, edgevitals-nostale, varnish, nginx, direct)" ;;
+	esac
 done
 
 # The suite moved its engine under test-engine/ after the 0.4.x releases;
@@ -148,13 +157,19 @@ wait_port "$origin_port" "$origin_pid" || { cat "$tmp/origin.log" >&2; die "orig
 
 # run_suite runs the CLI against base URL $2 and saves its JSON as $1.json.
 run_suite() {
-	local name=$1 base=$2 rc=0
+	local name=$1 base=$2 rc=0 file=$out/$1.json
+	[ -z "${TEST_ID:-}" ] || file=$out/$1.$TEST_ID.txt
 	log "$name: running the suite against $base (at most ${cli_timeout}s)"
 	(cd "$SUITE" && exec env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY \
-		npm_config_base="$base" npm_config_id= npm_package_config_id= \
-		timeout "$cli_timeout" node --no-warnings "$cli") >"$out/$name.json" 2>"$out/$name.cli.log" || rc=$?
+		npm_config_base="$base" npm_config_id="${TEST_ID:-}" npm_package_config_id="${TEST_ID:-}" \
+		timeout "$cli_timeout" node --no-warnings "$cli") >"$file" 2>"$out/$name.cli.log" || rc=$?
 	if [ $rc -ne 0 ]; then log "$name: the CLI exited $rc (see $out/$name.cli.log)"; fi
-	ran+=("$name=$out/$name.json")
+	if [ -n "${TEST_ID:-}" ]; then
+		echo "=== $name: $TEST_ID"
+		cat "$file"
+		return 0
+	fi
+	ran+=("$name=$file")
 }
 
 # start_cache starts $1 (a command line) in the background, logs to $2, and
@@ -171,6 +186,7 @@ start_cache() {
 }
 
 ran=()
+built=
 for c in "${caches[@]}"; do
 	pick_port port
 	case $c in
@@ -178,18 +194,28 @@ for c in "${caches[@]}"; do
 		run_suite direct "http://127.0.0.1:$origin_port"
 		continue
 		;;
-	edgevitals)
-		bin=${EDGEVITALS:-}
+	edgevitals | edgevitals-nostale)
+		extra=${EDGEVITALS_SITE_EXTRA:-}
+		if [ "$c" = edgevitals-nostale ]; then
+			extra=$(printf 'stale_while_revalidate = "0s"\nstale_if_error = "0s"\n%s' "$extra")
+		fi
+		bin=${EDGEVITALS:-$built}
+		if [ -n "${EDGEVITALS:-}" ] && [ -z "$built" ]; then
+			built=$EDGEVITALS
+			echo "edgevitals: $EDGEVITALS (given)" >>"$versions"
+		fi
 		if [ -z "$bin" ]; then
 			log "edgevitals: building ./cmd/edgevitals"
 			(cd "$repo" && go build -o "$tmp/edgevitals" ./cmd/edgevitals) || die "go build ./cmd/edgevitals failed"
 			bin=$tmp/edgevitals
+			built=$bin
+			echo "edgevitals: $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown) ($(go version | awk '{print $3}'))" >>"$versions"
 		fi
 		pick_port admin_port
-		mkdir -p "$tmp/edgevitals-data"
-		cat >"$tmp/edgevitals.toml" <<-EOF
+		mkdir -p "$tmp/$c-data"
+		cat >"$tmp/$c.toml" <<-EOF
 			# One catch-all site with RFC behaviour (preset none, no guessed freshness).
-			data_dir = "$tmp/edgevitals-data"
+			data_dir = "$tmp/$c-data"
 
 			[server]
 			listen = "127.0.0.1:$port"
@@ -201,10 +227,11 @@ for c in "${caches[@]}"; do
 			origins = ["http://127.0.0.1:$origin_port"]
 			preset = "none"
 			default_ttl = "0s"
+			$extra
 		EOF
-		echo "edgevitals: $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown) ($(go version | awk '{print $3}'))" >>"$versions"
-		start_cache "'$bin' serve -config '$tmp/edgevitals.toml'" "$out/edgevitals.log" "$port" ||
-			die "edgevitals did not start"
+		cp "$tmp/$c.toml" "$out/$c.toml"
+		start_cache "exec '$bin' serve -config '$tmp/$c.toml'" "$out/$c.log" "$port" ||
+			die "$c did not start"
 		;;
 	varnish)
 		ensure_pkg varnishd varnish
@@ -236,9 +263,10 @@ done
 stop_pid "$origin_pid"
 echo "origin server log: $(grep -c 'SERVER WARNING' "$tmp/origin.log" || true) warnings" >>"$versions"
 
+[ -z "${TEST_ID:-}" ] || exit 0
 detail=()
 for r in "${ran[@]}"; do
-	case $r in edgevitals=*) detail=(-detail edgevitals) ;; esac
+	case $r in edgevitals=* | edgevitals-nostale=*) detail+=(-detail "${r%%=*}") ;; esac
 done
 {
 	cat "$versions"
