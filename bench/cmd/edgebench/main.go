@@ -130,9 +130,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	if err := bench(ctx, o, sc, stdout, stderr); err != nil {
-		if errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, context.Canceled):
 			fmt.Fprintln(stderr, "edgebench: interrupted; stopped every server it started")
-		} else {
+		case errors.Is(err, context.DeadlineExceeded):
+			fmt.Fprintf(stderr, "edgebench: stopped after -timeout %s; stopped every server it started\n", o.timeout)
+		default:
 			fmt.Fprintf(stderr, "edgebench: %v\n", err)
 		}
 		return 1

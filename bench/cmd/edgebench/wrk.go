@@ -183,6 +183,9 @@ func runWrk(ctx context.Context, l load) (wrkResult, error) {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return wrkResult{}, fmt.Errorf("wrk %s: %w", l.baseURL, context.Cause(ctx))
+	}
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %s: %w: %s", l.baseURL, err, lastLines(string(out), 5))
 	}
