@@ -128,8 +128,10 @@ func (e *Entry) computeSize() int64 {
 }
 
 // notUpdated lists fields that a 304 must not change in the stored response (RFC 9111 §3.2):
-// they describe the stored body, which a 304 does not replace.
-var notUpdated = [...]string{"content-length", "content-encoding", "content-range", "transfer-encoding"}
+// they describe the stored body, which a 304 does not replace. ETag too: a 304 that names
+// another strong validator does not describe the stored representation (§4.3.4), and the
+// stored body keeps its own.
+var notUpdated = [...]string{"content-length", "content-encoding", "content-range", "transfer-encoding", "content-md5", "etag"}
 
 // Revalidated returns a new Entry for a 304 Not Modified (RFC 9111 §4.3.4): the stored header
 // fields are replaced by those of the 304 with the same name (except Content-Length,

@@ -229,11 +229,32 @@ func initialAge(ageField []byte, date time.Time, dateOK bool, requestTime, respo
 		apparent = max(0, responseTime.Sub(date))
 	}
 	var age time.Duration
-	if n := parseDelta(firstMember(ageField)); n > 0 {
-		age = time.Duration(n) * time.Second
+	if v := firstMember(ageField); len(v) > 0 {
+		if !allDigits(v) {
+			// An Age that is not delta-seconds (negative, a float, text):
+			// trust nothing about the response's age and treat it as stale,
+			// as for an invalid Expires.
+			return staleAge
+		}
+		if n := parseDelta(v); n > 0 {
+			age = time.Duration(n) * time.Second
+		}
 	}
 	delay := max(0, responseTime.Sub(requestTime))
 	return max(apparent, age+delay)
+}
+
+// staleAge is the age given to a response whose Age field is invalid: older
+// than any freshness lifetime.
+const staleAge = 100 * 365 * 24 * time.Hour
+
+func allDigits(v []byte) bool {
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(v) > 0
 }
 
 // firstMember returns the first comma-separated member of a joined field value, trimmed.

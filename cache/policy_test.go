@@ -116,7 +116,7 @@ func TestEvaluateAge(t *testing.T) {
 		{"apparent age from Date", "", httpDate(t0.Add(-30 * time.Second)), t0, t0, 30 * time.Second},
 		{"Age beats smaller apparent age", "60", httpDate(t0.Add(-30 * time.Second)), t0, t0, 60 * time.Second},
 		{"Date in the future is no age", "", httpDate(t0.Add(time.Hour)), t0, t0, 0},
-		{"invalid Age ignored", "abc", "", t0, t0, 0},
+		{"invalid Age: stale", "abc", "", t0, t0, staleAge},
 		{"joined Age lines: the first", "5, 900", "", t0, t0, 5 * time.Second},
 		{"invalid Date ignored", "", "yesterday", t0, t0, 0},
 	}
@@ -158,4 +158,29 @@ func TestReasonString(t *testing.T) {
 	if ReasonNone.String() != "" || NumReasons.String() != "unknown" {
 		t.Errorf("ReasonNone = %q, NumReasons = %q; want \"\" and \"unknown\"", ReasonNone.String(), NumReasons.String())
 	}
+}
+
+func TestInvalidAgeIsStale(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	date := []byte(httpDate(now))
+	f := func(age string, wantFresh bool) {
+		t.Helper()
+		p := Evaluate(Request{Method: []byte("GET")}, Response{
+			Status: 200, CacheControl: []byte("max-age=3600"), Date: date, Age: []byte(age), ContentLength: 1,
+		}, now, now, Defaults{})
+		fresh := p.Freshness > p.InitialAge
+		if fresh != wantFresh {
+			t.Errorf("Age %q: fresh = %v (initial age %v), want %v", age, fresh, p.InitialAge, wantFresh)
+		}
+	}
+	f("", true)
+	f("0", true)
+	f("600", true)
+	f("0,7200", true) // the first member counts
+	f("7200", false)
+	f("7200,0", false)
+	f("abc", false)
+	f("-7200", false)
+	f("7200.0", false)
+	f("60;foo=bar", false)
 }

@@ -64,9 +64,11 @@ type Site struct {
 	Preset  string   `toml:"preset"`  // "wordpress" | "drupal" | "none"; default "none"
 	// DefaultTTL is the freshness of responses that carry none. In a loaded Config it is
 	// never nil; in one built in code nil means the preset's (see TTL).
-	DefaultTTL           *Duration `toml:"default_ttl"`
-	StaleWhileRevalidate Duration  `toml:"stale_while_revalidate"` // 30s, when the origin says nothing
-	StaleIfError         Duration  `toml:"stale_if_error"`         // 6h
+	DefaultTTL *Duration `toml:"default_ttl"`
+	// StaleWhileRevalidate and StaleIfError apply when the origin says nothing. Like
+	// DefaultTTL they are never nil in a loaded Config; nil means the preset's (see SWR, SIE).
+	StaleWhileRevalidate *Duration `toml:"stale_while_revalidate"`
+	StaleIfError         *Duration `toml:"stale_if_error"`
 	ReleaseHeader        string    `toml:"release_header"`         // optional: a new value is a new release
 	OriginTimeout        Duration  `toml:"origin_timeout"`         // 30s: the whole response
 	OriginConnectTimeout Duration  `toml:"origin_connect_timeout"` // 3s
@@ -87,6 +89,38 @@ func (s *Site) TTL() time.Duration {
 		return s.DefaultTTL.D()
 	}
 	return presetTTL(s.Preset).D()
+}
+
+// SWR returns the stale-while-revalidate window for responses that give none:
+// StaleWhileRevalidate when set, else 30s for the CMS presets and 0 for "none" (RFC 9111
+// §4.2.4: no stale serving the origin did not allow).
+func (s *Site) SWR() time.Duration {
+	if s.StaleWhileRevalidate != nil {
+		return s.StaleWhileRevalidate.D()
+	}
+	return presetSWR(s.Preset).D()
+}
+
+// SIE returns the stale-if-error window the same way: 6h for the CMS presets, 0 for "none".
+func (s *Site) SIE() time.Duration {
+	if s.StaleIfError != nil {
+		return s.StaleIfError.D()
+	}
+	return presetSIE(s.Preset).D()
+}
+
+func presetSWR(preset string) Duration {
+	if preset == "wordpress" || preset == "drupal" {
+		return Duration(30 * time.Second)
+	}
+	return 0
+}
+
+func presetSIE(preset string) Duration {
+	if preset == "wordpress" || preset == "drupal" {
+		return Duration(6 * time.Hour)
+	}
+	return 0
 }
 
 func presetTTL(preset string) Duration {
@@ -216,12 +250,10 @@ func Default() *Config {
 }
 
 // DefaultSite returns a Site with every default and no name, hosts or origins. Its
-// DefaultTTL is nil (the preset's); set Preset and call TTL, or set DefaultTTL.
+// DefaultTTL and stale windows are nil (the preset's); set Preset and call TTL, SWR and SIE.
 func DefaultSite() Site {
 	return Site{
 		Preset:               "none",
-		StaleWhileRevalidate: Duration(30 * time.Second),
-		StaleIfError:         Duration(6 * time.Hour),
 		OriginTimeout:        Duration(30 * time.Second),
 		OriginConnectTimeout: Duration(3 * time.Second),
 		OriginMaxConns:       512,

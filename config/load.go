@@ -131,9 +131,18 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.Server.AdminToken = Secret(os.Getenv(TokenEnv))
 	}
 	for i := range c.Sites {
-		if c.Sites[i].DefaultTTL == nil {
-			ttl := presetTTL(c.Sites[i].Preset)
-			c.Sites[i].DefaultTTL = &ttl
+		s := &c.Sites[i]
+		if s.DefaultTTL == nil {
+			ttl := presetTTL(s.Preset)
+			s.DefaultTTL = &ttl
+		}
+		if s.StaleWhileRevalidate == nil {
+			d := presetSWR(s.Preset)
+			s.StaleWhileRevalidate = &d
+		}
+		if s.StaleIfError == nil {
+			d := presetSIE(s.Preset)
+			s.StaleIfError = &d
 		}
 	}
 	problems := append(d.problems, c.validate(d.bad)...)

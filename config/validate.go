@@ -229,8 +229,12 @@ func (s *Site) validate(v *checker, key string) {
 	if s.DefaultTTL != nil {
 		v.nonNegative(key+".default_ttl", *s.DefaultTTL)
 	}
-	v.nonNegative(key+".stale_while_revalidate", s.StaleWhileRevalidate)
-	v.nonNegative(key+".stale_if_error", s.StaleIfError)
+	if s.StaleWhileRevalidate != nil {
+		v.nonNegative(key+".stale_while_revalidate", *s.StaleWhileRevalidate)
+	}
+	if s.StaleIfError != nil {
+		v.nonNegative(key+".stale_if_error", *s.StaleIfError)
+	}
 	if s.ReleaseHeader != "" && !isToken(s.ReleaseHeader) {
 		v.fail(key+".release_header", `must be a header name like "X-Release", got %q`, s.ReleaseHeader)
 	}

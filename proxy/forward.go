@@ -171,13 +171,14 @@ func errorDetail(status int) string {
 func (s *Server) relay(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, prefix []byte, cs cacheStatus) {
 	out := &ctx.Response
 	out.SetStatusCode(resp.StatusCode())
+	conn := connectionTokens(resp.Header.PeekAll("Connection"))
 	for k, v := range resp.Header.All() {
-		if clientHeaderSkip(k, s.opt.DebugHeaders) || bytes.EqualFold(k, []byte("Content-Length")) {
+		if clientHeaderSkip(k, s.opt.DebugHeaders) || bytes.EqualFold(k, []byte("Content-Length")) ||
+			isHopByHop(k) || listed(conn, k) {
 			continue
 		}
 		out.Header.AddBytesKV(k, v)
 	}
-	stripResponseHopByHop(&out.Header)
 	out.Header.Add("Via", "1.1 edgevitals")
 	s.addCacheStatus(&out.Header, cs)
 	if ctx.IsHead() {

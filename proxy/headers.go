@@ -71,15 +71,6 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader) {
 	h.ResetConnectionClose()
 }
 
-// stripResponseHopByHop does the same for an origin response about to go to a client.
-func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
-	forEachToken(connectionTokens(h.PeekAll("Connection")), h.DelBytes)
-	for _, k := range hopByHop {
-		h.Del(k)
-	}
-	h.ResetConnectionClose()
-}
-
 // storedHeaderSkip reports whether a response field is left out of a stored
 // entry: hop-by-hop fields, fields that describe this one transfer
 // (Content-Length, Age, Date is kept), cookies (never shared), and the
@@ -113,4 +104,26 @@ func clientHeaderSkip(k []byte, debug bool) bool {
 		return !debug && bytes.EqualFold(k, []byte("Cache-Tag"))
 	}
 	return false
+}
+
+// isHopByHop reports whether k is one of the fixed hop-by-hop fields.
+func isHopByHop(k []byte) bool {
+	for _, h := range hopByHop {
+		if bytes.EqualFold(k, []byte(h)) {
+			return true
+		}
+	}
+	return false
+}
+
+// listed reports whether k is among the comma-separated names in tokens
+// (from connectionTokens).
+func listed(tokens, k []byte) bool {
+	found := false
+	if len(tokens) > 0 {
+		forEachToken(tokens, func(tok []byte) {
+			found = found || bytes.EqualFold(tok, k)
+		})
+	}
+	return found
 }

@@ -389,9 +389,11 @@ func joined(h *fasthttp.ResponseHeader, name string) []byte {
 // storedFields copies the response fields an entry replays. One backing
 // array holds every name and value.
 func storedFields(h *fasthttp.ResponseHeader) []cache.Field {
+	conn := connectionTokens(h.PeekAll("Connection"))
+	skip := func(k []byte) bool { return storedHeaderSkip(k) || isHopByHop(k) || listed(conn, k) }
 	n, size := 0, 0
 	for k, v := range h.All() {
-		if !storedHeaderSkip(k) {
+		if !skip(k) {
 			n++
 			size += len(k) + len(v)
 		}
@@ -399,7 +401,7 @@ func storedFields(h *fasthttp.ResponseHeader) []cache.Field {
 	fields := make([]cache.Field, 0, n)
 	buf := make([]byte, 0, size)
 	for k, v := range h.All() {
-		if storedHeaderSkip(k) {
+		if skip(k) {
 			continue
 		}
 		buf = append(buf, k...)

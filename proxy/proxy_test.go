@@ -454,3 +454,22 @@ func TestLargeBodyStreamsUnstored(t *testing.T) {
 		t.Errorf("origin saw %d, want 2 (too large to store)", n)
 	}
 }
+
+func TestResponseHopByHopAndDate(t *testing.T) {
+	h := newHarness(t, page("x", "Cache-Control: max-age=60", "Connection: X-Session-Hint, X-Other", "X-Session-Hint: 1", "X-Other: 2", "X-Kept: 3", "Keep-Alive: timeout=5"))
+	for i, want := range []string{"fwd=uri-miss", "; hit"} {
+		r := h.get("/hbh/")
+		wantCacheStatus(t, r, want)
+		for _, k := range []string{"X-Session-Hint", "X-Other", "Keep-Alive"} {
+			if v := r.Header.Get(k); v != "" {
+				t.Errorf("response %d: %s = %q reached the client", i, k, v)
+			}
+		}
+		if r.Header.Get("X-Kept") != "3" {
+			t.Errorf("response %d: X-Kept lost", i)
+		}
+		if r.Header.Get("Date") == "" {
+			t.Errorf("response %d has no Date", i)
+		}
+	}
+}

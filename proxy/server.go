@@ -151,11 +151,14 @@ func New(o Options) (*Server, error) {
 		Concurrency:           o.MaxConns,
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
-		NoDefaultDate:         true,
-		CloseOnShutdown:       true,
-		ErrorHandler:          s.errorHandler,
-		HeaderReceived:        nil,
-		Logger:                fasthttpLogger{o.Logger},
+		// fasthttp manages Date itself (it ignores Set("Date")), so every
+		// response gets the current date; with Age that is what RFC 9110
+		// §6.6.1 asks of a cache that cannot forward the origin's.
+		NoDefaultDate:   false,
+		CloseOnShutdown: true,
+		ErrorHandler:    s.errorHandler,
+		HeaderReceived:  nil,
+		Logger:          fasthttpLogger{o.Logger},
 	}
 	return s, nil
 }

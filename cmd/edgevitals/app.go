@@ -44,8 +44,8 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 			ReleaseHeader: s.ReleaseHeader,
 			Defaults: cache.Defaults{
 				DefaultTTL:           s.TTL(),
-				StaleWhileRevalidate: s.StaleWhileRevalidate.D(),
-				StaleIfError:         s.StaleIfError.D(),
+				StaleWhileRevalidate: s.SWR(),
+				StaleIfError:         s.SIE(),
 				MaxObjectBytes:       int64(cfg.Cache.MaxObjectBytes),
 			},
 			Origin: proxy.OriginOptions{
