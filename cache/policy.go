@@ -229,14 +229,15 @@ func initialAge(ageField []byte, date time.Time, dateOK bool, requestTime, respo
 		apparent = max(0, responseTime.Sub(date))
 	}
 	var age time.Duration
-	if v := firstMember(ageField); len(v) > 0 {
-		if !allDigits(v) {
-			// An Age that is not delta-seconds (negative, a float, text):
+	if v := trimSpace(ageField); len(v) > 0 {
+		if !validAge(v) {
+			// Age is a singleton of delta-seconds. Anything else (negative,
+			// a float, text, parameters, a list made of repeated lines):
 			// trust nothing about the response's age and treat it as stale,
 			// as for an invalid Expires.
 			return staleAge
 		}
-		if n := parseDelta(v); n > 0 {
+		if n := parseDelta(firstMember(v)); n > 0 {
 			age = time.Duration(n) * time.Second
 		}
 	}
@@ -247,6 +248,27 @@ func initialAge(ageField []byte, date time.Time, dateOK bool, requestTime, respo
 // staleAge is the age given to a response whose Age field is invalid: older
 // than any freshness lifetime.
 const staleAge = 100 * 365 * 24 * time.Hour
+
+// validAge accepts delta-seconds, or a comma-separated list of them with no
+// white space (a list from one sender: its first member counts). A list
+// with spaces is what joining repeated Age lines gives, and repeated lines
+// are not a valid singleton.
+func validAge(v []byte) bool {
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		if !allDigits(v[:i]) {
+			return false
+		}
+		if i == len(v) {
+			return true
+		}
+		v = v[i+1:]
+	}
+	return false
+}
 
 func allDigits(v []byte) bool {
 	for _, c := range v {

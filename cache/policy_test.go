@@ -117,7 +117,8 @@ func TestEvaluateAge(t *testing.T) {
 		{"Age beats smaller apparent age", "60", httpDate(t0.Add(-30 * time.Second)), t0, t0, 60 * time.Second},
 		{"Date in the future is no age", "", httpDate(t0.Add(time.Hour)), t0, t0, 0},
 		{"invalid Age: stale", "abc", "", t0, t0, staleAge},
-		{"joined Age lines: the first", "5, 900", "", t0, t0, 5 * time.Second},
+		{"an Age list: the first", "5,900", "", t0, t0, 5 * time.Second},
+		{"joined Age lines: stale", "5, 900", "", t0, t0, staleAge},
 		{"invalid Date ignored", "", "yesterday", t0, t0, 0},
 	}
 	for _, tt := range tests {
@@ -183,4 +184,7 @@ func TestInvalidAgeIsStale(t *testing.T) {
 	f("-7200", false)
 	f("7200.0", false)
 	f("60;foo=bar", false)
+	f("0, 0", false)       // two Age lines joined
+	f("3600, 3600", false) // likewise
+	f("0, 7200", false)
 }

@@ -337,7 +337,7 @@ func responseInfo(h *fasthttp.ResponseHeader, status int) cache.Response {
 		SurrogateControl: joined(h, "Surrogate-Control"),
 		Expires:          copyBytes(h.Peek("Expires")),
 		Date:             copyBytes(h.Peek("Date")),
-		Age:              copyBytes(h.Peek("Age")),
+		Age:              joined(h, "Age"), // repeated lines make it invalid
 		LastModified:     copyBytes(h.Peek("Last-Modified")),
 		ETag:             copyBytes(h.Peek("ETag")),
 		Vary:             joined(h, "Vary"),
