@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -14,6 +17,7 @@ import (
 	"github.com/edgevitals/edgevitals/cache"
 	"github.com/edgevitals/edgevitals/config"
 	"github.com/edgevitals/edgevitals/proxy"
+	"github.com/edgevitals/edgevitals/vitals"
 )
 
 // app is one running edgevitals: the proxy and admin listeners and what
@@ -28,6 +32,8 @@ type app struct {
 	adminSrv *fasthttp.Server
 	proxyLn  net.Listener
 	adminLn  net.Listener
+	vstore   *vitals.Store
+	sampler  *vitals.Sampler // nil when no page is configured or Chromium is missing
 }
 
 // proxyOptions maps a validated config onto the proxy's typed options.
@@ -62,6 +68,8 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 // newApp builds everything and opens both listeners, so that a port in use
 // is reported before anything runs.
 func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
+	// TYPE lines let Prometheus and Grafana know counters from gauges.
+	metrics.ExposeMetadata(true)
 	a := &app{cfg: cfg, log: log, set: metrics.NewSet()}
 	a.set.NewGauge(fmt.Sprintf(`edgevitals_build_info{version=%q}`, version), func() float64 { return 1 })
 	var err error
@@ -100,6 +108,10 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		a.store.Close()
 		return nil, err
 	}
+	if err := a.startVitals(); err != nil {
+		a.store.Close()
+		return nil, err
+	}
 	a.admin = proxy.NewAdmin(a.proxy, proxy.AdminOptions{
 		Token:    cfg.Server.AdminToken.Reveal(),
 		Loopback: cfg.AdminOnLoopback(),
@@ -107,6 +119,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		Logger:   log,
 		Version:  version,
 	})
+	a.admin.AddCheck(a.sampler.Status)
 	a.adminSrv = &fasthttp.Server{
 		Handler:               a.admin.Handler,
 		Name:                  "edgevitals-admin",
@@ -118,12 +131,12 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		CloseOnShutdown:       true,
 	}
 	if a.proxyLn, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
-		a.store.Close()
+		a.closeStores()
 		return nil, fmt.Errorf("server.listen: %w", err)
 	}
 	if a.adminLn, err = net.Listen("tcp", cfg.Server.AdminListen); err != nil {
 		a.proxyLn.Close()
-		a.store.Close()
+		a.closeStores()
 		return nil, fmt.Errorf("server.admin_listen: %w", err)
 	}
 	return a, nil
@@ -137,6 +150,15 @@ func (a *app) run(ctx context.Context) error {
 	go func() { errc <- a.adminSrv.Serve(a.adminLn) }()
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
+	var workers sync.WaitGroup // stopped by stopBg, waited for before the stores close
+	if a.sampler != nil {
+		workers.Go(func() {
+			if err := a.sampler.Run(bg); err != nil {
+				a.log.Error("lab sampler stopped", "err", err)
+			}
+		})
+	}
+	workers.Go(func() { a.prune(bg) })
 	if al := a.proxy.NewAlerter(proxy.AlertOptions{
 		Webhook: a.cfg.Alerts.Webhook,
 		Below:   a.cfg.Alerts.HitRatioBelow,
@@ -144,7 +166,7 @@ func (a *app) run(ctx context.Context) error {
 		MinRPS:  a.cfg.Alerts.MinRequestsPerSecond,
 		Logger:  a.log,
 	}); al != nil {
-		go al.Run(bg) //nolint:errcheck // Run returns nil when bg ends
+		workers.Go(func() { al.Run(bg) }) //nolint:errcheck // Run returns nil when bg ends
 	}
 	a.admin.SetReady(true)
 	a.log.Info("edgevitals serving", "proxy", a.proxyLn.Addr().String(), "admin", a.adminLn.Addr().String(), "sites", len(a.cfg.Sites))
@@ -163,7 +185,83 @@ func (a *app) run(ctx context.Context) error {
 	if e := a.adminSrv.ShutdownWithContext(sctx); e != nil {
 		a.log.Warn("admin shutdown", "err", e)
 	}
-	a.store.Close()
+	stopBg() // the sampler closes Chromium
+	workers.Wait()
+	a.closeStores()
 	a.log.Info("edgevitals stopped")
 	return err
+}
+
+// startVitals opens the embedded store under data_dir and, when pages are
+// configured, the lab sampler. A missing Chromium is not fatal: the proxy
+// serves, one line says how to install it, /readyz says the sampler is off.
+func (a *app) startVitals() error {
+	cfg := a.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	var err error
+	if a.vstore, err = vitals.OpenStore(filepath.Join(cfg.DataDir, "edgevitals.db")); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	if len(cfg.Vitals.Pages) == 0 {
+		return nil
+	}
+	pages := make([]vitals.Page, 0, len(cfg.Vitals.Pages))
+	for _, p := range cfg.Vitals.Pages {
+		pages = append(pages, vitals.Page{
+			Site: p.Site, URL: p.URL, Profiles: p.Profiles, Interval: p.Interval.D(),
+			Cold: p.Cold, Selector: p.Selector,
+		})
+	}
+	px := a.proxy
+	a.sampler, err = vitals.NewSampler(vitals.SamplerOptions{
+		Chromium:    cfg.Vitals.Chromium,
+		Pages:       pages,
+		Concurrency: cfg.Vitals.Concurrency,
+		Timeout:     cfg.Vitals.Timeout.D(),
+		Metrics:     a.set,
+		Store:       a.vstore,
+		Logger:      a.log,
+		Purge: func(_ context.Context, url string) error {
+			soft := false
+			_, err := px.Purge(proxy.PurgeRequest{URLs: []string{url}, Soft: &soft})
+			return err
+		},
+	})
+	if errors.Is(err, vitals.ErrNoChromium) {
+		a.log.Error("lab sampler off: " + err.Error())
+		a.sampler = nil
+		return nil
+	}
+	if err != nil {
+		a.vstore.Close()
+		return fmt.Errorf("vitals: %w", err)
+	}
+	return nil
+}
+
+// prune drops samples older than retention, hourly.
+func (a *app) prune(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := a.vstore.Prune(time.Now().Add(-a.cfg.Retention.D())); err != nil {
+			a.log.Error("prune the store", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *app) closeStores() {
+	a.store.Close()
+	if a.vstore != nil {
+		if err := a.vstore.Close(); err != nil {
+			a.log.Error("close the store", "err", err)
+		}
+	}
 }

@@ -83,6 +83,15 @@ func newDemo(listen, admin string, log *slog.Logger) (*demoSetup, error) {
 	site.Preset = "wordpress"
 	site.ReleaseHeader = "X-Release"
 	cfg.Sites = []config.Site{site}
+	// The lab sampler measures the home page and an article through the
+	// proxy, as a visitor would; without Chromium it stays off.
+	for _, path := range []string{"/", "/articles/falling-for-coffee-in-lisbon/"} {
+		p := config.DefaultPage()
+		p.Site = "demo"
+		p.URL = "http://" + listen + path
+		p.Interval = config.Duration(5 * time.Minute)
+		cfg.Vitals.Pages = append(cfg.Vitals.Pages, p)
+	}
 	if err := cfg.Validate(); err != nil {
 		d.close()
 		return nil, fmt.Errorf("demo config: %w", err)
