@@ -293,9 +293,11 @@ func reasonDetail(r cache.Reason) string {
 
 // readBody reads an origin body up to limit bytes. complete is false when the
 // body is larger: body then holds what was read and the rest is still in
-// resp's stream.
+// resp's stream. A complete body is exactly as long as its capacity, so the
+// bytes the store accounts for are the bytes the heap holds.
 func readBody(resp *fasthttp.Response, limit int64) (body []byte, complete bool, err error) {
-	if cl := resp.Header.ContentLength(); cl > 0 && int64(cl) > limit {
+	cl := resp.Header.ContentLength()
+	if cl > 0 && int64(cl) > limit {
 		return nil, false, nil
 	}
 	stream := resp.BodyStream()
@@ -306,10 +308,15 @@ func readBody(resp *fasthttp.Response, limit int64) (body []byte, complete bool,
 		}
 		return copyBytes(b), true, nil
 	}
-	var buf bytes.Buffer
-	if cl := resp.Header.ContentLength(); cl > 0 {
-		buf.Grow(cl)
+	if cl >= 0 {
+		body = make([]byte, cl)
+		if _, err := io.ReadFull(stream, body); err != nil {
+			return nil, false, err
+		}
+		return body, true, nil
 	}
+	// Chunked: read into a growing buffer, then keep an exact copy.
+	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(stream, limit+1))
 	if err != nil {
 		return nil, false, err
@@ -317,7 +324,7 @@ func readBody(resp *fasthttp.Response, limit int64) (body []byte, complete bool,
 	if n > limit {
 		return buf.Bytes(), false, nil
 	}
-	return buf.Bytes(), true, nil
+	return copyBytes(buf.Bytes()), true, nil
 }
 
 func closeResponse(resp *fasthttp.Response) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -70,6 +71,13 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 	// TYPE lines let Prometheus and Grafana know counters from gauges.
 	metrics.ExposeMetadata(true)
+	// The cache is most of the heap. Without a limit the Go GC lets the
+	// heap grow to twice what is live, so a full cache would take twice
+	// cache.max_bytes; a soft limit keeps RSS near the budget (GOMEMLIMIT,
+	// when set, wins).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.Cache.MaxBytes)*9/8 + 48<<20)
+	}
 	a := &app{cfg: cfg, log: log, set: metrics.NewSet()}
 	a.set.NewGauge(fmt.Sprintf(`edgevitals_build_info{version=%q}`, version), func() float64 { return 1 })
 	var err error
