@@ -126,11 +126,15 @@ func Evaluate(req Request, resp Response, requestTime, responseTime time.Time, d
 	eff, targeted := cc, false
 	if t := trimSpace(resp.CDNCacheControl); len(t) > 0 {
 		eff, targeted = ParseCacheControl(t), true
-	} else if t := trimSpace(resp.SurrogateControl); len(t) > 0 {
+	} else if t := surrogateFor(trimSpace(resp.SurrogateControl), SurrogateName); len(t) > 0 {
 		eff, targeted = ParseCacheControl(t), true
 	}
+	// A field targeted at this cache with its own freshness overrides
+	// Cache-Control: no-store (RFC 9213 §2.1; "no-store for browsers, an
+	// hour at the edge" is a common origin setting). private always wins.
+	overrides := targeted && (eff.MaxAge >= 0 || eff.SMaxAge >= 0)
 	switch {
-	case cc.NoStore || eff.NoStore:
+	case eff.NoStore || (cc.NoStore && !overrides):
 		return refuse(ReasonNoStore)
 	case cc.Private || eff.Private:
 		return refuse(ReasonPrivate)
@@ -332,4 +336,59 @@ func parseHTTPDate(v []byte) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// SurrogateName is the device token edgevitals announces in
+// Surrogate-Capability and answers to in Surrogate-Control targets.
+const SurrogateName = "edgevitals"
+
+// surrogateFor keeps the Surrogate-Control directives meant for device name:
+// those without a target and those whose ";target" is name (Edge
+// Architecture 1.0), with the target removed. Without any target it returns
+// v itself and does not allocate.
+func surrogateFor(v []byte, name string) []byte {
+	if len(v) == 0 {
+		return v
+	}
+	hasTarget := false
+	for _, c := range v {
+		if c == ';' {
+			hasTarget = true
+			break
+		}
+	}
+	if !hasTarget {
+		return v
+	}
+	var out []byte
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		m := trimSpace(v[:i])
+		if i < len(v) {
+			v = v[i+1:]
+		} else {
+			v = nil
+		}
+		dir := m
+		for j, c := range m {
+			if c == ';' {
+				dir = trimSpace(m[:j])
+				if !equalFold(trimSpace(m[j+1:]), name) {
+					dir = nil
+				}
+				break
+			}
+		}
+		if len(dir) == 0 {
+			continue
+		}
+		if len(out) > 0 {
+			out = append(out, ", "...)
+		}
+		out = append(out, dir...)
+	}
+	return out
 }

@@ -40,7 +40,8 @@ func TestEvaluate(t *testing.T) {
 		{"targeted s-maxage forbids stale", get, Response{Status: 200, CDNCacheControl: []byte("s-maxage=20")}, site, want{store: true, freshness: 20 * time.Second, noStale: true}},
 		{"targeted without freshness falls back to Cache-Control", get, Response{Status: 200, CacheControl: []byte("max-age=7"), SurrogateControl: []byte(`content="ESI/1.0"`)}, rfc, want{store: true, freshness: 7 * time.Second}},
 		{"targeted replaces no-cache", get, Response{Status: 200, CacheControl: []byte("no-cache"), CDNCacheControl: []byte("max-age=60")}, rfc, want{store: true, freshness: time.Minute}},
-		{"Cache-Control no-store wins over targeted", get, Response{Status: 200, CacheControl: []byte("no-store"), CDNCacheControl: []byte("max-age=60")}, site, want{reason: ReasonNoStore}},
+		{"targeted freshness overrides Cache-Control no-store", get, Response{Status: 200, CacheControl: []byte("no-store"), CDNCacheControl: []byte("max-age=60")}, site, want{store: true, freshness: time.Minute, swr: 30 * time.Second, sie: time.Hour}},
+		{"targeted without freshness: Cache-Control no-store holds", get, Response{Status: 200, CacheControl: []byte("no-store"), CDNCacheControl: []byte("stale-if-error=60")}, site, want{reason: ReasonNoStore}},
 		{"Cache-Control private wins over targeted", get, Response{Status: 200, CacheControl: []byte("private"), CDNCacheControl: []byte("max-age=60")}, site, want{reason: ReasonPrivate}},
 		{"targeted no-store", get, Response{Status: 200, CacheControl: []byte("max-age=60"), CDNCacheControl: []byte("no-store")}, site, want{reason: ReasonNoStore}},
 		{"private", get, ok200("private, max-age=60"), site, want{reason: ReasonPrivate}},
@@ -187,4 +188,36 @@ func TestInvalidAgeIsStale(t *testing.T) {
 	f("0, 0", false)       // two Age lines joined
 	f("3600, 3600", false) // likewise
 	f("0, 7200", false)
+}
+
+func TestSurrogateTargets(t *testing.T) {
+	f := func(in, want string) {
+		t.Helper()
+		if got := string(surrogateFor([]byte(in), "edgevitals")); got != want {
+			t.Errorf("surrogateFor(%q) = %q, want %q", in, got, want)
+		}
+	}
+	f("max-age=60", "max-age=60")
+	f("max-age=60;edgevitals", "max-age=60")
+	f("max-age=60;EdgeVitals", "max-age=60")
+	f("max-age=60;other", "")
+	f("no-store;other, max-age=30", "max-age=30")
+	f("max-age=10;other, max-age=20 ; edgevitals", "max-age=20")
+	f("", "")
+}
+
+func TestSurrogateControlOverridesNoStore(t *testing.T) {
+	get := Request{Method: []byte("GET")}
+	p := Evaluate(get, Response{Status: 200, CacheControl: []byte("no-store"), SurrogateControl: []byte("max-age=600;edgevitals"), ContentLength: 1}, t0, t0, Defaults{})
+	if !p.Store || p.Freshness != 10*time.Minute {
+		t.Errorf("targeted Surrogate-Control over no-store: %+v, want stored for 10m", p)
+	}
+	p = Evaluate(get, Response{Status: 200, CacheControl: []byte("no-store"), SurrogateControl: []byte("max-age=600;somebody-else"), ContentLength: 1}, t0, t0, Defaults{})
+	if p.Store {
+		t.Error("Surrogate-Control for another device overrode no-store")
+	}
+	p = Evaluate(get, Response{Status: 200, CacheControl: []byte("private"), CDNCacheControl: []byte("max-age=600"), ContentLength: 1}, t0, t0, Defaults{})
+	if p.Store {
+		t.Error("a targeted field overrode private")
+	}
 }

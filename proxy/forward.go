@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgevitals/edgevitals/cache"
 )
 
 // requestScheme is the scheme the visitor used: "https" when the TLS
@@ -89,6 +91,8 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 			}
 		}
 		req.SetRequestURIBytes(uri)
+		// Announce the Surrogate-Control target this cache answers to.
+		h.Set("Surrogate-Capability", cache.SurrogateName+`="Surrogate/1.0"`)
 	}
 	req.UseHostHeader = true
 	h.SetHostBytes(ctx.Host())
@@ -141,6 +145,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, st *site, req *fasthttp.Reque
 	}
 	code := resp.StatusCode()
 	st.metrics.originDone(code, t)
+	s.noteRelease(st, &resp.Header)
 	cs.fwdStatus = code
 	s.relay(ctx, resp, nil, cs)
 	return code
