@@ -15,8 +15,8 @@ import (
 )
 
 // Store keeps what vitals measures in one bbolt file under data_dir, so it
-// survives restarts and kill -9. Each kind of record (lab samples now;
-// releases and beacon aggregates later) has its own bucket, and every value
+// survives restarts and kill -9. Each kind of record (lab samples, releases,
+// minutes of edge traffic; beacon aggregates later) has its own bucket, and every value
 // is a versioned JSON document, so a later version can read and migrate old
 // files. A Store is safe for concurrent use.
 type Store struct {
@@ -32,9 +32,11 @@ const storeVersion = 1
 const recordVersion = 1
 
 var (
-	bucketMeta    = []byte("meta")
-	bucketSamples = []byte("lab_samples")
-	keyVersion    = []byte("version")
+	bucketMeta     = []byte("meta")
+	bucketSamples  = []byte("lab_samples")
+	bucketReleases = []byte("releases")
+	bucketTraffic  = []byte("traffic")
+	keyVersion     = []byte("version")
 )
 
 // ErrStoreVersion means the file was written by a newer edgevitals.
@@ -70,8 +72,12 @@ func OpenStore(path string) (*Store, error) {
 		} else if err := meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, storeVersion)); err != nil {
 			return err
 		}
-		_, err = tx.CreateBucketIfNotExists(bucketSamples)
-		return err
+		for _, name := range [][]byte{bucketSamples, bucketReleases, bucketTraffic} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		db.Close() // the open error is the one worth reporting
@@ -190,31 +196,41 @@ func decodeSample(v []byte) (Sample, error) {
 	return r.Sample, nil
 }
 
-// Prune deletes the samples taken before the given time (the retention
-// bound) and returns how many went.
+// Prune deletes what is older than before (the retention bound): lab
+// samples taken and traffic minutes ended before it, and releases that
+// started before it, except each site's latest release, whose window is
+// still open. It returns how many records went.
 func (st *Store) Prune(before time.Time) (int, error) {
 	cut := timeKey(before)
 	n := 0
 	err := st.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSamples)
-		var doomed [][]byte
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if len(k) >= 16 && bytes.Compare(k[len(k)-16:len(k)-8], cut) < 0 {
-				doomed = append(doomed, bytes.Clone(k))
+		// Sample keys end in time and sequence, traffic keys in time.
+		for _, p := range []struct {
+			bucket []byte
+			tail   int
+		}{{bucketSamples, 16}, {bucketTraffic, 8}} {
+			b := tx.Bucket(p.bucket)
+			var doomed [][]byte
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				if len(k) >= p.tail && bytes.Compare(k[len(k)-p.tail:len(k)-p.tail+8], cut) < 0 {
+					doomed = append(doomed, bytes.Clone(k))
+				}
+			}
+			// Deleting while iterating makes bbolt's cursor skip keys.
+			for _, k := range doomed {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				n++
 			}
 		}
-		// Deleting while iterating makes bbolt's cursor skip keys.
-		for _, k := range doomed {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+		m, err := pruneReleases(tx, before)
+		n += m
+		return err
 	})
 	if err != nil {
-		return n, fmt.Errorf("prune samples: %w", err)
+		return n, fmt.Errorf("prune: %w", err)
 	}
 	return n, nil
 }
