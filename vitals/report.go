@@ -1,0 +1,718 @@
+package vitals
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Verdict is what a release did to one metric, or to the site as a whole.
+type Verdict string
+
+// Verdicts. A metric is regressed or improved only when it moved beyond its
+// threshold and the test says the move is not chance.
+const (
+	Regressed     Verdict = "regressed"
+	Improved      Verdict = "improved"
+	Same          Verdict = "same"
+	NotEnoughData Verdict = "not enough data"
+)
+
+// Line is one metric of a report, with the numbers behind its verdict.
+type Line struct {
+	// Metric is "hit_ratio", "origin_p95_seconds", "lab_lcp_seconds",
+	// "lab_cls", "lab_inp_seconds", "lab_tbt_seconds", "lab_fcp_seconds" or
+	// "lab_ttfb_seconds" (field_* and conversion_rate come with field data).
+	Metric  string `json:"metric"`
+	Page    string `json:"page,omitempty"`    // lab lines: the page's path
+	Profile string `json:"profile,omitempty"` // lab lines: mobile, desktop
+	// Before and After are the p75 for CWV (seconds, or the CLS score),
+	// the ratio for hit ratio, the p95 in seconds for origin latency. A
+	// side without data is 0, with NBefore or NAfter 0.
+	Before  float64  `json:"before"`
+	After   float64  `json:"after"`
+	NBefore int      `json:"n_before"` // samples, or requests
+	NAfter  int      `json:"n_after"`
+	Delta   float64  `json:"delta"`   // After - Before
+	PValue  *float64 `json:"p_value"` // the test's p-value, nil when no test ran
+	Verdict Verdict  `json:"verdict"`
+	// Why is one sentence a marketer can read, e.g. "LCP on / (mobile) got
+	// 420 ms slower (p75 2.1 s -> 2.5 s, p = 0.003)".
+	Why string `json:"why"`
+}
+
+// Report is what release Release of Site did, compared with Previous.
+type Report struct {
+	Site     string  `json:"site"`
+	Release  Release `json:"release"`
+	Previous Release `json:"previous"`
+	// Window is the release's window: [Release.At, the next release) or,
+	// while it is the site's latest, [Release.At, now). Previous's window
+	// is [Previous.At, Release.At).
+	Window struct {
+		From time.Time `json:"from"`
+		To   time.Time `json:"to"`
+	} `json:"window"`
+	Open  bool   `json:"open"` // no later release yet: the figures still change
+	Lines []Line `json:"lines"`
+	// NewUncacheable are the reasons responses could not be cached that
+	// the release's window shows and the previous one did not (or at a
+	// tenth of the rate), most frequent first.
+	NewUncacheable []string `json:"new_uncacheable"`
+	// Verdict is the worst of the lines: regressed if any regressed, else
+	// improved if any improved, else same if any is same, else not
+	// enough data.
+	Verdict Verdict `json:"verdict"`
+	// Complete is true when every line has a verdict other than not
+	// enough data, or the release's window is over: waiting longer will
+	// not change the verdicts (a pipeline guardrail can stop waiting).
+	Complete bool `json:"complete"`
+}
+
+// Thresholds are how far a metric must move to count as a change (and, for
+// tested metrics, the test must agree). Defaults per shared/DESIGN.md.
+type Thresholds struct {
+	TimeRel float64       // LCP, FCP, TTFB: worse by more than TimeRel (relative)...
+	TimeAbs time.Duration // ...and by more than TimeAbs
+	CLSAbs  float64       // CLS score
+	INPAbs  time.Duration
+	TBTAbs  time.Duration
+	// HitRatioAbs is a fall of the hit ratio, as a fraction (0.05 is 5
+	// points), with a two-proportion z-test.
+	HitRatioAbs float64
+	// OriginRel and OriginAbs bound the origin's p95 latency, computed
+	// from histograms, so no test runs: worse by more than both.
+	OriginRel float64
+	OriginAbs time.Duration
+}
+
+// DefaultThresholds are LCP, FCP and TTFB +10% and +100 ms, CLS +0.05, INP
+// and TBT +50 ms, hit ratio -5 points, origin p95 +25% and +50 ms.
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		TimeRel: 0.10, TimeAbs: 100 * time.Millisecond,
+		CLSAbs: 0.05,
+		INPAbs: 50 * time.Millisecond, TBTAbs: 50 * time.Millisecond,
+		HitRatioAbs: 0.05,
+		OriginRel:   0.25, OriginAbs: 50 * time.Millisecond,
+	}
+}
+
+// ReportOptions tune BuildReport. The zero value means the defaults.
+type ReportOptions struct {
+	MinSamples int     // lab samples per window and page/profile; 0 means DefaultMinSamples
+	Alpha      float64 // significance level of the tests; 0 means 0.05
+	// Thresholds; the zero value means DefaultThresholds().
+	Thresholds Thresholds
+	Now        time.Time // the end of the latest release's window; zero means time.Now()
+	// MinRequests is the fewest cacheable requests per window for a hit
+	// ratio verdict; 0 means DefaultMinRequests.
+	MinRequests int
+	// MinOriginRequests is the fewest origin requests per window for an
+	// origin p95 verdict; 0 means DefaultMinOriginRequests.
+	MinOriginRequests int
+}
+
+// Report defaults.
+const (
+	// DefaultMinSamples is reached within the hour after a release: the
+	// sampler's burst plus its regular schedule.
+	DefaultMinSamples        = 10
+	DefaultAlpha             = 0.05
+	DefaultMinRequests       = 100
+	DefaultMinOriginRequests = 20 // a p95 needs at least 20 observations to mean anything
+)
+
+func (o ReportOptions) withDefaults() (ReportOptions, error) {
+	if o.MinSamples == 0 {
+		o.MinSamples = DefaultMinSamples
+	}
+	if o.Alpha == 0 {
+		o.Alpha = DefaultAlpha
+	}
+	if o.Thresholds == (Thresholds{}) {
+		o.Thresholds = DefaultThresholds()
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.MinRequests == 0 {
+		o.MinRequests = DefaultMinRequests
+	}
+	if o.MinOriginRequests == 0 {
+		o.MinOriginRequests = DefaultMinOriginRequests
+	}
+	var errs []error
+	if o.MinSamples < 0 || o.MinRequests < 0 || o.MinOriginRequests < 0 {
+		errs = append(errs, fmt.Errorf("minimums must be >= 0, got samples %d, requests %d, origin requests %d", o.MinSamples, o.MinRequests, o.MinOriginRequests))
+	}
+	if !(o.Alpha > 0 && o.Alpha < 1) {
+		errs = append(errs, fmt.Errorf("alpha must be in (0, 1), got %v", o.Alpha))
+	}
+	t := o.Thresholds
+	for _, v := range []float64{t.TimeRel, float64(t.TimeAbs), t.CLSAbs, float64(t.INPAbs), float64(t.TBTAbs), t.HitRatioAbs, t.OriginRel, float64(t.OriginAbs)} {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			errs = append(errs, fmt.Errorf("thresholds must be finite and >= 0, got %+v", t))
+			break
+		}
+	}
+	return o, errors.Join(errs...)
+}
+
+// BuildReport reports release releaseID of site (its latest when
+// releaseID is "") against the release before it, from the lab samples
+// and traffic minutes the store holds for both windows. It returns
+// ErrNoRelease when the release is not recorded and ErrNoPredecessor when
+// it is the site's first.
+func (st *Store) BuildReport(site, releaseID string, o ReportOptions) (Report, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return Report{}, fmt.Errorf("build report: %w", err)
+	}
+	if site == "" {
+		return Report{}, errors.New("build report: no site")
+	}
+	recs, err := st.releaseRecords(site)
+	if err != nil {
+		return Report{}, fmt.Errorf("build report: %w", err)
+	}
+	i := len(recs) - 1
+	if releaseID != "" {
+		i = slices.IndexFunc(recs, func(r releaseRecord) bool { return r.Release.ID == releaseID })
+	}
+	switch {
+	case i < 0:
+		return Report{}, fmt.Errorf("build report of release %q of site %q: %w", releaseID, site, ErrNoRelease)
+	case i == 0:
+		return Report{}, fmt.Errorf("build report of release %q of site %q: %w", recs[0].Release.ID, site, ErrNoPredecessor)
+	}
+	rep := Report{Site: site, Release: recs[i].Release, Previous: recs[i-1].Release, Open: i == len(recs)-1}
+	from, to := rep.Release.At, o.Now
+	if !rep.Open {
+		to = recs[i+1].Release.At
+	}
+	if to.Before(from) {
+		to = from // a release stamped in the future has an empty window so far
+	}
+	rep.Window.From, rep.Window.To = from, to
+	prevFrom := rep.Previous.At
+
+	// Edge traffic: hit ratio, origin latency, reasons not to cache.
+	before, err := st.trafficSum(site, prevFrom, from)
+	if err != nil {
+		return Report{}, fmt.Errorf("build report: %w", err)
+	}
+	after, err := st.trafficSum(site, from, to)
+	if err != nil {
+		return Report{}, fmt.Errorf("build report: %w", err)
+	}
+	rep.NewUncacheable = newReasons(before, after)
+	rep.Lines = append(rep.Lines, hitRatioLine(before, after, rep.NewUncacheable, o), originLine(before, after, o))
+
+	// Lab CWV per page and profile.
+	series, err := st.labSeries(site)
+	if err != nil {
+		return Report{}, fmt.Errorf("build report: %w", err)
+	}
+	for _, s := range series {
+		sb, err := st.Samples(site, s.page, s.profile, prevFrom, from)
+		if err != nil {
+			return Report{}, fmt.Errorf("build report: %w", err)
+		}
+		sa, err := st.Samples(site, s.page, s.profile, from, to)
+		if err != nil {
+			return Report{}, fmt.Errorf("build report: %w", err)
+		}
+		for _, m := range labMetrics {
+			vb, va := m.values(sb), m.values(sa)
+			if len(vb) == 0 && len(va) == 0 {
+				continue // never measured here (a page with nothing to click has no INP)
+			}
+			rel, abs := m.limits(o.Thresholds)
+			c := comparison{metric: m.metric, subject: fmt.Sprintf("%s on %s (%s)", m.name, s.page, s.profile), unit: m.unit, quantile: "p75", rel: rel, abs: abs}
+			l := c.samples(vb, va, o)
+			l.Page, l.Profile = s.page, s.profile
+			rep.Lines = append(rep.Lines, l)
+		}
+	}
+	rep.Verdict, rep.Complete = overall(rep.Lines, rep.Open)
+	return rep, nil
+}
+
+// overall is the worst verdict of the lines, and whether they are final.
+func overall(lines []Line, open bool) (Verdict, bool) {
+	has := map[Verdict]bool{}
+	for _, l := range lines {
+		has[l.Verdict] = true
+	}
+	complete := !open || (len(lines) > 0 && !has[NotEnoughData])
+	for _, v := range []Verdict{Regressed, Improved, Same} {
+		if has[v] {
+			return v, complete
+		}
+	}
+	return NotEnoughData, complete
+}
+
+// trafficSum adds up the traffic minutes of site that ended in [from, to).
+func (st *Store) trafficSum(site string, from, to time.Time) (TrafficPoint, error) {
+	sum := TrafficPoint{Site: site, At: to}
+	if !from.Before(to) {
+		return sum, nil
+	}
+	pts, err := st.Traffic(site, from, to)
+	if err != nil {
+		return sum, err
+	}
+	for _, p := range pts {
+		sum.add(p)
+	}
+	return sum, nil
+}
+
+func hitRatioLine(before, after TrafficPoint, reasons []string, o ReportOptions) Line {
+	c := comparison{metric: "hit_ratio", subject: "The cache hit ratio", unit: unitRatio, abs: o.Thresholds.HitRatioAbs, higherIsBetter: true}
+	nb, na := before.Cacheable(), after.Cacheable()
+	hb, ha := before.Hit+before.Stale, after.Hit+after.Stale
+	l := Line{Metric: c.metric, NBefore: clampInt(nb), NAfter: clampInt(na)}
+	if nb > 0 {
+		l.Before = float64(hb) / float64(nb)
+	}
+	if na > 0 {
+		l.After = float64(ha) / float64(na)
+	}
+	if nb > 0 && na > 0 {
+		l.Delta = l.After - l.Before
+	}
+	if nb == 0 || na == 0 || nb < uint64(o.MinRequests) || na < uint64(o.MinRequests) {
+		l.Verdict = NotEnoughData
+		l.Why = c.notEnough(l, o.MinRequests, "cacheable requests")
+		return l
+	}
+	_, p := twoProportionZ(hb, nb, ha, na)
+	l.PValue = &p
+	l.Verdict = c.judge(l.Before, l.After, p < o.Alpha)
+	l.Why = c.why(l, fmt.Sprintf(" of %s cacheable requests", thousands(na)))
+	if l.Verdict == Regressed && len(reasons) > 0 {
+		l.Why += "; responses newly not cached because of " + strings.Join(reasons, ", ")
+	}
+	return l
+}
+
+func originLine(before, after TrafficPoint, o ReportOptions) Line {
+	c := comparison{metric: "origin_p95_seconds", subject: "The origin's response time", unit: unitSeconds, quantile: "p95",
+		rel: o.Thresholds.OriginRel, abs: o.Thresholds.OriginAbs.Seconds()}
+	var nb, na uint64
+	for _, n := range before.OriginBuckets {
+		nb += n
+	}
+	for _, n := range after.OriginBuckets {
+		na += n
+	}
+	l := Line{Metric: c.metric, NBefore: clampInt(nb), NAfter: clampInt(na)}
+	qb, okb := histogramQuantile(0.95, OriginBounds, before.OriginBuckets)
+	qa, oka := histogramQuantile(0.95, OriginBounds, after.OriginBuckets)
+	if okb {
+		l.Before = qb
+	}
+	if oka {
+		l.After = qa
+	}
+	if okb && oka {
+		l.Delta = l.After - l.Before
+	}
+	if !okb || !oka || nb < uint64(o.MinOriginRequests) || na < uint64(o.MinOriginRequests) {
+		l.Verdict = NotEnoughData
+		l.Why = c.notEnough(l, o.MinOriginRequests, "origin requests")
+		return l
+	}
+	l.Verdict = c.judge(l.Before, l.After, true) // from histograms: no test, thresholds only
+	l.Why = c.why(l, "")
+	return l
+}
+
+// newReasons are the uncacheable reasons of after that before did not
+// show, or showed at a tenth of the rate (per request) or less. Without
+// traffic before, nothing can be called new.
+func newReasons(before, after TrafficPoint) []string {
+	total := func(p TrafficPoint) float64 { return float64(p.Cacheable() + p.Bypass + p.Error) }
+	tb, ta := total(before), total(after)
+	if tb == 0 || ta == 0 {
+		return nil
+	}
+	var out []string
+	for r, ca := range after.Uncacheable {
+		cb := before.Uncacheable[r]
+		if ca > 0 && (cb == 0 || float64(ca)/ta >= 10*float64(cb)/tb) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		if c := cmp.Compare(after.Uncacheable[b], after.Uncacheable[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return out
+}
+
+// labMetric is one lab CWV as a report line.
+type labMetric struct {
+	metric string // Line.Metric
+	name   string // in sentences
+	unit   unit
+	get    func(Sample) (float64, bool)
+	limits func(Thresholds) (rel, abs float64)
+}
+
+func seconds(get func(Sample) *time.Duration) func(Sample) (float64, bool) {
+	return func(s Sample) (float64, bool) {
+		if d := get(s); d != nil {
+			return d.Seconds(), true
+		}
+		return 0, false
+	}
+}
+
+func timeLimits(t Thresholds) (float64, float64) { return t.TimeRel, t.TimeAbs.Seconds() }
+
+// labMetrics are in the order of a report: the Core Web Vitals, then the
+// diagnostics behind them.
+var labMetrics = []labMetric{
+	{"lab_lcp_seconds", "LCP", unitSeconds, seconds(func(s Sample) *time.Duration { return s.LCP }), timeLimits},
+	{"lab_cls", "CLS", unitScore, func(s Sample) (float64, bool) {
+		if s.CLS == nil {
+			return 0, false
+		}
+		return *s.CLS, true
+	}, func(t Thresholds) (float64, float64) { return 0, t.CLSAbs }},
+	{"lab_inp_seconds", "INP", unitSeconds, seconds(func(s Sample) *time.Duration { return s.INP }), func(t Thresholds) (float64, float64) { return 0, t.INPAbs.Seconds() }},
+	{"lab_tbt_seconds", "TBT", unitSeconds, seconds(func(s Sample) *time.Duration { return s.TBT }), func(t Thresholds) (float64, float64) { return 0, t.TBTAbs.Seconds() }},
+	{"lab_fcp_seconds", "FCP", unitSeconds, seconds(func(s Sample) *time.Duration { return s.FCP }), timeLimits},
+	{"lab_ttfb_seconds", "TTFB", unitSeconds, seconds(func(s Sample) *time.Duration { return s.TTFB }), timeLimits},
+}
+
+func (m labMetric) values(samples []Sample) []float64 {
+	var v []float64
+	for _, s := range samples {
+		if x, ok := m.get(s); ok {
+			v = append(v, x)
+		}
+	}
+	return v
+}
+
+// labSeries lists the pages and profiles the store holds samples of for
+// site, in key order. It reads one key per series: after each, it seeks
+// past the rest of that series.
+func (st *Store) labSeries(site string) ([]series, error) {
+	prefix := append([]byte(site), 0)
+	var out []series
+	err := st.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSamples).Cursor()
+		k, _ := c.Seek(prefix)
+		for k != nil && bytes.HasPrefix(k, prefix) {
+			if len(k) < len(prefix)+16 {
+				return fmt.Errorf("sample key %q too short", k)
+			}
+			head := k[:len(k)-16] // site NUL page NUL profile NUL
+			parts := bytes.Split(head, []byte{0})
+			if len(parts) != 4 {
+				return fmt.Errorf("sample key %q malformed", k)
+			}
+			out = append(out, series{page: string(parts[1]), profile: string(parts[2])})
+			next := bytes.Clone(head)
+			next[len(next)-1] = 1 // just past every key of this series
+			k, _ = c.Seek(next)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list lab series of site %q: %w", site, err)
+	}
+	return out, nil
+}
+
+type series struct{ page, profile string }
+
+// unit is how a metric's values read.
+type unit int
+
+const (
+	unitSeconds unit = iota // times: "420 ms", "2.1 s"
+	unitScore               // CLS: "0.050"
+	unitRatio               // shares: "91.0%", changes in points
+)
+
+// comparison holds what a line needs beyond its numbers: its name in
+// sentences and its thresholds. Field CWV and conversion lines reuse it.
+type comparison struct {
+	metric         string
+	subject        string // "LCP on / (mobile)"
+	unit           unit
+	quantile       string  // "p75", "p95", or "" for ratios
+	rel, abs       float64 // a change counts when beyond both (rel of Before)
+	higherIsBetter bool
+}
+
+// samples compares the p75 of two sets of samples with a Mann-Whitney U
+// test.
+func (c comparison) samples(before, after []float64, o ReportOptions) Line {
+	l := Line{Metric: c.metric, NBefore: len(before), NAfter: len(after)}
+	qb, okb := quantile(before, 0.75)
+	qa, oka := quantile(after, 0.75)
+	l.Before, l.After = qb, qa
+	if okb && oka {
+		l.Delta = l.After - l.Before
+	}
+	if !okb || !oka || len(before) < o.MinSamples || len(after) < o.MinSamples {
+		l.Verdict = NotEnoughData
+		l.Why = c.notEnough(l, o.MinSamples, "samples")
+		return l
+	}
+	_, p := mannWhitney(before, after)
+	l.PValue = &p
+	l.Verdict = c.judge(l.Before, l.After, p < o.Alpha)
+	l.Why = c.why(l, "")
+	return l
+}
+
+// judge is regressed when after is worse than before by more than both
+// thresholds and the test is significant, improved symmetrically, else same.
+func (c comparison) judge(before, after float64, significant bool) Verdict {
+	worse := after - before
+	if c.higherIsBetter {
+		worse = -worse
+	}
+	switch {
+	case !significant:
+		return Same
+	case c.beyond(before, worse):
+		return Regressed
+	case c.beyond(before, -worse):
+		return Improved
+	}
+	return Same
+}
+
+func (c comparison) beyond(before, d float64) bool {
+	return d > c.abs && d > c.rel*math.Abs(before)
+}
+
+// why is the line's sentence; extra goes after the numbers inside the
+// parentheses.
+func (c comparison) why(l Line, extra string) string {
+	nums := formatValue(c.unit, l.Before) + " -> " + formatValue(c.unit, l.After) + extra
+	if c.quantile != "" {
+		nums = c.quantile + " " + nums
+	}
+	if l.PValue != nil {
+		nums += ", " + formatP(*l.PValue)
+	}
+	switch l.Verdict {
+	case Regressed, Improved:
+		return fmt.Sprintf("%s %s (%s)", c.subject, c.moved(l.Delta), nums)
+	}
+	worse := l.Delta
+	if c.higherIsBetter {
+		worse = -worse
+	}
+	if c.beyond(l.Before, worse) || c.beyond(l.Before, -worse) {
+		return fmt.Sprintf("%s %s, but that may be chance (%s)", c.subject, c.moved(l.Delta), nums)
+	}
+	return fmt.Sprintf("%s held steady (%s)", c.subject, nums)
+}
+
+// moved says how a value changed in words: "got 420 ms slower", "rose by
+// 0.080", "fell 12.0 points".
+func (c comparison) moved(d float64) string {
+	switch c.unit {
+	case unitSeconds:
+		if d >= 0 {
+			return "got " + formatSeconds(d) + " slower"
+		}
+		return "got " + formatSeconds(-d) + " faster"
+	case unitRatio:
+		pts := strconv.FormatFloat(math.Abs(d)*100, 'f', 1, 64) + " points"
+		if d >= 0 {
+			return "rose " + pts
+		}
+		return "fell " + pts
+	}
+	if d >= 0 {
+		return "rose by " + formatValue(c.unit, d)
+	}
+	return "fell by " + formatValue(c.unit, -d)
+}
+
+func (c comparison) notEnough(l Line, need int, what string) string {
+	return fmt.Sprintf("%s: not enough data yet (%d %s before, %d after; %d each needed)", c.subject, l.NBefore, what, l.NAfter, max(need, 1))
+}
+
+func formatValue(u unit, v float64) string {
+	switch u {
+	case unitSeconds:
+		return formatSeconds(v)
+	case unitRatio:
+		return strconv.FormatFloat(v*100, 'f', 1, 64) + "%"
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+// formatSeconds reads like a person would say it: "420 ms", "2.1 s".
+func formatSeconds(v float64) string {
+	ms := v * 1000
+	switch {
+	case math.Abs(ms) < 10:
+		return trimZeros(strconv.FormatFloat(ms, 'f', 1, 64)) + " ms"
+	case math.Abs(v) < 1:
+		return strconv.FormatFloat(math.Round(ms), 'f', 0, 64) + " ms"
+	}
+	return trimZeros(strconv.FormatFloat(v, 'f', 2, 64)) + " s"
+}
+
+func trimZeros(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+func formatP(p float64) string {
+	if p < 0.001 {
+		return "p < 0.001"
+	}
+	return "p = " + strconv.FormatFloat(p, 'g', 2, 64)
+}
+
+// thousands writes n with thousands separators: 12,345.
+func thousands(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func clampInt(n uint64) int {
+	if n > math.MaxInt {
+		return math.MaxInt
+	}
+	return int(n)
+}
+
+// unitOf guesses a metric's unit from its name, so lines added later
+// (field_*, conversion_rate) print right.
+func unitOf(metric string) unit {
+	switch {
+	case strings.HasSuffix(metric, "_seconds"):
+		return unitSeconds
+	case strings.HasSuffix(metric, "_ratio"), strings.HasSuffix(metric, "_rate"):
+		return unitRatio
+	}
+	return unitScore
+}
+
+// WriteTable writes the report for `edgevitals report`: the overall verdict
+// first, a table of every line, then the sentences of what regressed.
+func (r Report) WriteTable(w io.Writer) error {
+	stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+	var b strings.Builder
+	fmt.Fprintf(&b, "Site %s: release %s (%s", r.Site, r.Release.ID, stamp(r.Release.At))
+	if r.Release.Source != "" {
+		fmt.Fprintf(&b, ", from %s", r.Release.Source)
+	}
+	fmt.Fprintf(&b, ") against %s (%s)\n", r.Previous.ID, stamp(r.Previous.At))
+	if r.Release.Note != "" {
+		fmt.Fprintf(&b, "Note: %s\n", r.Release.Note)
+	}
+	state := "final"
+	switch {
+	case r.Open && r.Complete:
+		state = "every metric has a verdict; the figures update until the next release"
+	case r.Open:
+		state = "not complete: some metrics need more data"
+	}
+	fmt.Fprintf(&b, "Verdict: %s (%s)\n", strings.ToUpper(string(r.Verdict)), state)
+	to := stamp(r.Window.To)
+	if r.Open {
+		to += ", still open"
+	}
+	fmt.Fprintf(&b, "Window: %s to %s\n\n", stamp(r.Window.From), to)
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "METRIC\tPAGE\tPROFILE\tBEFORE\tAFTER\tCHANGE\tP\tN\tVERDICT")
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	for _, l := range r.Lines {
+		u := unitOf(l.Metric)
+		before, after, change, p := "-", "-", "-", "-"
+		if l.NBefore > 0 {
+			before = formatValue(u, l.Before)
+		}
+		if l.NAfter > 0 {
+			after = formatValue(u, l.After)
+		}
+		if l.NBefore > 0 && l.NAfter > 0 {
+			change = formatChange(u, l.After-l.Before)
+		}
+		if l.PValue != nil {
+			p = strings.TrimPrefix(strings.TrimPrefix(formatP(*l.PValue), "p = "), "p ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", l.Metric, dash(l.Page), dash(l.Profile), before, after, change, p, l.NBefore, l.NAfter, l.Verdict)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	b.Reset()
+	if len(r.NewUncacheable) > 0 {
+		fmt.Fprintf(&b, "\nNew reasons responses were not cached: %s\n", strings.Join(r.NewUncacheable, ", "))
+	}
+	first := true
+	for _, l := range r.Lines {
+		if l.Verdict != Regressed {
+			continue
+		}
+		if first {
+			b.WriteString("\nWhat regressed:\n")
+			first = false
+		}
+		fmt.Fprintf(&b, "- %s\n", l.Why)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// formatChange is a signed change: "+420 ms", "-12.0 pt", "+0.080".
+func formatChange(u unit, d float64) string {
+	sign := "+"
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	if u == unitRatio {
+		return sign + strconv.FormatFloat(d*100, 'f', 1, 64) + " pt"
+	}
+	return sign + formatValue(u, d)
+}
