@@ -680,7 +680,8 @@ func (r Report) WriteTable(w io.Writer) error {
 		if l.PValue != nil {
 			p = strings.TrimPrefix(strings.TrimPrefix(formatP(*l.PValue), "p = "), "p ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", l.Metric, dash(l.Page), dash(l.Profile), before, after, change, p, l.NBefore, l.NAfter, l.Verdict)
+		n := thousands(uint64(max(l.NBefore, 0))) + "/" + thousands(uint64(max(l.NAfter, 0)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Metric, dash(l.Page), dash(l.Profile), before, after, change, p, n, l.Verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
