@@ -217,6 +217,9 @@ func (st *Store) BuildReport(site, releaseID string, o ReportOptions) (Report, e
 		return Report{}, fmt.Errorf("build report: %w", err)
 	}
 	rep.NewUncacheable = newReasons(before, after)
+	if rep.NewUncacheable == nil {
+		rep.NewUncacheable = []string{} // a list in JSON, never null
+	}
 	rep.Lines = append(rep.Lines, hitRatioLine(before, after, rep.NewUncacheable, o), originLine(before, after, o))
 
 	// Lab CWV per page and profile.
