@@ -10,6 +10,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgevitals/edgevitals/cache"
+	"github.com/edgevitals/edgevitals/vitals"
 )
 
 // outcome is how the cache answered one request; it is the `cache` label of
@@ -48,6 +49,11 @@ type siteMetrics struct {
 	set         *metrics.Set
 	site        string
 	origin      originCodes
+	// For the release reports: origin latency in vitals.OriginBounds buckets
+	// (the last is +Inf) and origin failures (5xx or no answer).
+	originBuckets []atomic.Uint64
+	originTotal   atomic.Uint64
+	originErrors  atomic.Uint64
 }
 
 // originCodes counts origin responses by status code. Codes are bounded
@@ -58,7 +64,8 @@ type originCodes struct {
 }
 
 func newSiteMetrics(set *metrics.Set, site string, clock func() time.Time) *siteMetrics {
-	m := &siteMetrics{set: set, site: site, ratio: newRollingRatio(5*time.Minute, clock)}
+	m := &siteMetrics{set: set, site: site, ratio: newRollingRatio(5*time.Minute, clock),
+		originBuckets: make([]atomic.Uint64, len(vitals.OriginBounds)+1)}
 	for o := outcome(0); o < numOutcomes; o++ {
 		m.requests[o] = set.NewCounter(fmt.Sprintf(`edgevitals_requests_total{site=%q,cache=%q}`, site, o))
 		m.duration[o] = set.NewPrometheusHistogramExt(fmt.Sprintf(`edgevitals_response_duration_seconds{site=%q,cache=%q}`, site, o), durationBuckets)
@@ -93,7 +100,17 @@ func (m *siteMetrics) uncacheableInc(r cache.Reason) {
 
 // originDone records one origin exchange; code 0 means no response.
 func (m *siteMetrics) originDone(code int, start time.Time) {
-	m.originDur.Update(time.Since(start).Seconds())
+	d := time.Since(start).Seconds()
+	m.originDur.Update(d)
+	i := 0
+	for i < len(vitals.OriginBounds) && d > vitals.OriginBounds[i] {
+		i++
+	}
+	m.originBuckets[i].Add(1)
+	m.originTotal.Add(1)
+	if code < 100 || code >= 500 {
+		m.originErrors.Add(1)
+	}
 	if code < 100 || code > 599 {
 		m.origin.err.Inc()
 		return
@@ -106,6 +123,24 @@ func (m *siteMetrics) originDone(code int, start time.Time) {
 		slot.Store(c)
 	}
 	c.Inc()
+}
+
+// counts reads the site's cumulative counters, for the traffic record.
+func (m *siteMetrics) counts() trafficCounts {
+	var c trafficCounts
+	for o := outcome(0); o < numOutcomes; o++ {
+		c.outcomes[o] = m.requests[o].Get()
+	}
+	for r := cache.Reason(1); r < cache.NumReasons; r++ {
+		c.uncacheable[r] = m.uncacheable[r].Get()
+	}
+	c.origin = m.originTotal.Load()
+	c.originErr = m.originErrors.Load()
+	c.buckets = make([]uint64, len(m.originBuckets))
+	for i := range m.originBuckets {
+		c.buckets[i] = m.originBuckets[i].Load()
+	}
+	return c
 }
 
 // rollingRatio is the share of cache hits among cacheable requests over a

@@ -34,11 +34,11 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, st *site, path, key []byte, st
 	if e != nil {
 		switch e.State(now) {
 		case cache.Fresh:
-			s.serveEntry(ctx, e, now, cacheStatus{hit: true, ttl: ttlSeconds(e, now), hasTTL: true})
+			s.serveEntry(ctx, st, e, now, cacheStatus{hit: true, ttl: ttlSeconds(e, now), hasTTL: true})
 			st.metrics.observe(outcomeHit, start)
 			return
 		case cache.StaleRevalidate:
-			s.serveEntry(ctx, e, now, cacheStatus{fwd: "stale", ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-while-revalidate"})
+			s.serveEntry(ctx, st, e, now, cacheStatus{fwd: "stale", ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-while-revalidate"})
 			s.refresh(ctx, st, path, key, e)
 			st.metrics.observe(outcomeStale, start)
 			return
@@ -76,14 +76,14 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 	switch {
 	case e != nil && e == stale:
 		// The origin failed and the stored copy may stand in (stale-if-error).
-		s.serveEntry(ctx, e, now, cacheStatus{fwd: "stale", fwdStatus: own.code, ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-if-error"})
+		s.serveEntry(ctx, st, e, now, cacheStatus{fwd: "stale", fwdStatus: own.code, ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-if-error"})
 		st.metrics.observe(outcomeStale, start)
 	case e != nil && (leader || e.Matches(&ctx.Request.Header)):
 		cs := cacheStatus{fwd: fwd, fwdStatus: e.Status, stored: true, collapsed: !leader}
 		if leader && own.code == fasthttp.StatusNotModified {
 			cs.fwdStatus = fasthttp.StatusNotModified
 		}
-		s.serveEntry(ctx, e, now, cs)
+		s.serveEntry(ctx, st, e, now, cs)
 		st.metrics.observe(outcomeMiss, start)
 	case e != nil:
 		// Another request's variant (Vary): fetch our own.
@@ -193,6 +193,7 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	}
 	code := resp.StatusCode()
 	st.metrics.originDone(code, t)
+	s.noteRelease(st, &resp.Header)
 
 	if stale != nil && code == fasthttp.StatusNotModified {
 		info := responseInfo(&resp.Header, stale.Status)
@@ -222,6 +223,11 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 		st.metrics.uncacheableInc(p.Reason)
 		if passReason(p.Reason) {
 			s.flight.Pass(key)
+			if stale != nil {
+				// The origin's current answer for this URL may not be
+				// stored: the old copy must not stand in for it any more.
+				s.store.Delete(key)
+			}
 		}
 		return fetchResult{resp: resp, code: code, reason: p.Reason}
 	}
@@ -234,6 +240,17 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 		st.metrics.uncacheableInc(cache.ReasonTooLarge)
 		s.flight.Pass(key)
 		return fetchResult{resp: resp, prefix: body, code: code, reason: cache.ReasonTooLarge}
+	}
+	if s.opt.RUM != nil {
+		var injected bool
+		if body, injected = injectRUM(&resp.Header, body, s.opt.RUMNonce); injected {
+			// The stored representation is no longer byte-for-byte the
+			// origin's: its validator becomes weak (RFC 9110 §8.8.1).
+			if et := resp.Header.Peek("ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
+				resp.Header.Set("ETag", "W/"+string(et))
+			}
+			resp.Header.Del("Content-MD5")
+		}
 	}
 	e := &cache.Entry{
 		Key:          string(key),
@@ -428,7 +445,7 @@ func copyBytes(b []byte) []byte {
 
 // serveEntry answers from a stored entry. It does not allocate: the body is
 // shared, not copied, and numbers are formatted on the stack.
-func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, now time.Time, cs cacheStatus) {
+func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, now time.Time, cs cacheStatus) {
 	out := &ctx.Response
 	out.SetStatusCode(e.Status)
 	debug := s.opt.DebugHeaders
@@ -446,6 +463,13 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *cache.Entry, now time.T
 	}
 	out.Header.SetBytesV("Age", appendInt(buf[:0], age))
 	out.Header.AddBytesV("Cache-Status", cs.appendTo(buf[:0]))
+	if s.opt.RUM != nil {
+		release := ""
+		if r := st.release.Load(); r != nil {
+			release = *r
+		}
+		out.Header.AddBytesV("Server-Timing", appendServerTiming(buf[:0], cs.viewStatus(), release))
+	}
 	if notModified(&ctx.Request.Header, e) {
 		out.SetStatusCode(fasthttp.StatusNotModified)
 		out.SkipBody = true

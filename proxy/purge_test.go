@@ -248,3 +248,28 @@ func TestFleetPurgeFansOut(t *testing.T) {
 		wantCacheStatus(t, n.get("/other/"), "fwd=uri-miss")
 	}
 }
+
+func TestSoftPurgedCopyDroppedWhenOriginTurnsUncacheable(t *testing.T) {
+	var bad atomic.Bool
+	refreshed := make(chan struct{}, 10)
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		if bad.Load() {
+			w.Header().Set("Set-Cookie", "ab=1")
+		}
+		fmt.Fprint(w, "page")
+		refreshed <- struct{}{}
+	})
+	h.get("/a/")
+	<-refreshed
+	bad.Store(true)
+	h.store.PurgeAll("blog", true)
+	wantCacheStatus(t, h.get("/a/"), "fwd=stale") // the stale copy, once
+	<-refreshed                                   // its refresh answered with Set-Cookie
+	h.proxy.bg.Wait()
+	r := h.get("/a/")
+	wantCacheStatus(t, r, "detail=hit-for-miss")
+	if len(r.Header.Values("Set-Cookie")) != 1 {
+		t.Errorf("Set-Cookie = %q, want the origin's own", r.Header.Values("Set-Cookie"))
+	}
+}

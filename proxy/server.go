@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -48,6 +49,8 @@ type Options struct {
 	DebugHeaders bool             // send Surrogate-Key and Cache-Tag to clients
 	PurgeAllow   []netip.Prefix   // who may send PURGE and BAN; nil = loopback only
 	Peers        *Peers           // other nodes that purges fan out to; nil = none
+	RUM          Collector        // field data: inject the beacon script into stored HTML; nil = off
+	RUMNonce     bool             // give the script tag the nonce of the page's Content-Security-Policy
 
 	ReadTimeout    time.Duration // a client's whole request
 	WriteTimeout   time.Duration // a client's whole response
@@ -72,8 +75,9 @@ type Server struct {
 	panics  *metrics.Counter
 	metrics *serverMetrics
 
-	bg         sync.WaitGroup // background refreshes, waited for at shutdown
-	refreshing sync.Map       // keys with a background refresh starting or running
+	onRelease  atomic.Pointer[releaseHook] // set by NewReleases
+	bg         sync.WaitGroup              // background refreshes, waited for at shutdown
+	refreshing sync.Map                    // keys with a background refresh starting or running
 }
 
 // site is a Site ready to serve.
@@ -82,6 +86,7 @@ type site struct {
 	rules   *rules
 	pool    *originPool
 	metrics *siteMetrics
+	release atomic.Pointer[string] // last value of ReleaseHeader seen from the origin
 }
 
 // New builds a Server; it checks what config validation cannot (origin URLs
@@ -215,7 +220,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	path := ctx.URI().Path()
 	if bytes.HasPrefix(path, reservedPrefix) {
-		ctx.Error("not found", fasthttp.StatusNotFound)
+		s.serveReserved(ctx, st, path)
 		return
 	}
 	if d := st.rules.check(&ctx.Request, path); d != bypassNone {
@@ -298,4 +303,30 @@ func hasRawField(raw []byte, name string) bool {
 		}
 	}
 	return false
+}
+
+// noteRelease watches the site's release header on origin responses; a value
+// not seen before is a new release. The common case (same value) does not
+// allocate.
+func (s *Server) noteRelease(st *site, h *fasthttp.ResponseHeader) {
+	if st.ReleaseHeader == "" {
+		return
+	}
+	v := h.Peek(st.ReleaseHeader)
+	if len(v) == 0 {
+		return
+	}
+	if cur := st.release.Load(); cur != nil && *cur == string(v) {
+		return
+	}
+	id := string(v)
+	st.release.Store(&id)
+	if hook := s.onRelease.Load(); hook != nil {
+		// Recording is a durable write: keep it off the request.
+		hook.pending.Add(1)
+		go func() {
+			defer hook.pending.Done()
+			hook.f(st.Name, id)
+		}()
+	}
 }

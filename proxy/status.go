@@ -49,3 +49,16 @@ func (c cacheStatus) appendTo(dst []byte) []byte {
 	}
 	return dst
 }
+
+// viewStatus is the page view's cache status as the field beacon reports it.
+func (c cacheStatus) viewStatus() string {
+	switch {
+	case c.hit:
+		return "hit"
+	case c.fwd == "stale" && c.fwdStatus != 304:
+		return "stale"
+	case c.fwd == "bypass":
+		return "bypass"
+	}
+	return "miss"
+}

@@ -35,6 +35,7 @@ type app struct {
 	adminLn  net.Listener
 	vstore   *vitals.Store
 	sampler  *vitals.Sampler // nil when no page is configured or Chromium is missing
+	releases *proxy.Releases
 }
 
 // proxyOptions maps a validated config onto the proxy's typed options.
@@ -128,6 +129,24 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		Version:  version,
 	})
 	a.admin.AddCheck(a.sampler.Status)
+	ro := proxy.ReleaseOptions{
+		Store:   a.vstore,
+		Metrics: a.set,
+		Logger:  log,
+		Report: vitals.ReportOptions{
+			MinSamples: cfg.Report.MinSamples,
+			Alpha:      0.05,
+			Thresholds: vitals.DefaultThresholds(),
+		},
+	}
+	if a.sampler != nil {
+		ro.Sampler = a.sampler
+	}
+	if a.releases, err = proxy.NewReleases(a.proxy, ro); err != nil {
+		a.closeStores()
+		return nil, err
+	}
+	a.releases.Register(a.admin)
 	a.adminSrv = &fasthttp.Server{
 		Handler:               a.admin.Handler,
 		Name:                  "edgevitals-admin",
@@ -167,6 +186,7 @@ func (a *app) run(ctx context.Context) error {
 		})
 	}
 	workers.Go(func() { a.prune(bg) })
+	workers.Go(func() { a.releases.Run(bg) }) //nolint:errcheck // Run returns nil when bg ends
 	if al := a.proxy.NewAlerter(proxy.AlertOptions{
 		Webhook: a.cfg.Alerts.Webhook,
 		Below:   a.cfg.Alerts.HitRatioBelow,

@@ -26,6 +26,12 @@ import (
 // front of origin, until the test ends.
 func startTestApp(t *testing.T, origin string) *app {
 	t.Helper()
+	return startTestAppWith(t, origin, nil)
+}
+
+// startTestAppWith is startTestApp with a chance to edit the config.
+func startTestAppWith(t *testing.T, origin string, edit func(*config.Config)) *app {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Server.Listen = "127.0.0.1:0"
@@ -37,6 +43,9 @@ func startTestApp(t *testing.T, origin string) *app {
 	site.Origins = []string{origin}
 	site.Preset = "wordpress"
 	cfg.Sites = []config.Site{site}
+	if edit != nil {
+		edit(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

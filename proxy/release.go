@@ -1,0 +1,329 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgevitals/edgevitals/cache"
+	"github.com/edgevitals/edgevitals/vitals"
+)
+
+// Burster is the part of the lab sampler releases use: extra samples soon
+// after a release, so a verdict is possible within the hour.
+type Burster interface{ Burst(site string) }
+
+// ReleaseOptions configure the release registry.
+type ReleaseOptions struct {
+	Store      *vitals.Store
+	Sampler    Burster       // may be nil
+	BurstDelay time.Duration // wait for the cache to refill before the burst; default 2m
+	Metrics    *metrics.Set
+	Report     vitals.ReportOptions
+	Clock      func() time.Time
+	Logger     *slog.Logger
+}
+
+// Releases records each site's releases (from CI/CD through the admin API
+// and the CLI, or from a change of the origin's release header), records a
+// minute of traffic at a time for the reports, exports
+// edgevitals_release_info and answers /api/releases and /api/report.
+type Releases struct {
+	o     ReleaseOptions
+	proxy *Server
+	hook  *releaseHook
+
+	mu     sync.Mutex
+	recent map[string][]vitals.Release // per site, newest last, at most keepReleaseInfo
+	last   map[string]trafficCounts    // cumulative counts at the previous recording
+}
+
+// keepReleaseInfo bounds the release label of edgevitals_release_info.
+const keepReleaseInfo = 20
+
+// NewReleases builds the registry for a proxy and hooks it to the proxy's
+// release header detection.
+func NewReleases(p *Server, o ReleaseOptions) (*Releases, error) {
+	if o.Store == nil {
+		return nil, errors.New("releases: a store is required")
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.BurstDelay <= 0 {
+		o.BurstDelay = 2 * time.Minute
+	}
+	r := &Releases{o: o, proxy: p, recent: map[string][]vitals.Release{}, last: map[string]trafficCounts{}}
+	all, err := o.Store.Releases("")
+	if err != nil {
+		return nil, fmt.Errorf("releases: %w", err)
+	}
+	for _, rel := range all {
+		r.remember(rel)
+	}
+	if o.Metrics != nil {
+		o.Metrics.RegisterMetricsWriter(r.writeInfo)
+	}
+	r.hook = &releaseHook{f: r.fromHeader}
+	p.onRelease.Store(r.hook)
+	return r, nil
+}
+
+// Sync waits until every release detected from an origin header so far is
+// recorded.
+func (r *Releases) Sync() { r.hook.pending.Wait() }
+
+type releaseHook struct {
+	f       func(site, id string)
+	pending sync.WaitGroup // header-detected releases being recorded
+}
+
+// releaseID is what a release id may look like: it becomes a label value.
+var releaseID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$`)
+
+// Record adds a release. It is durable when Record returns.
+func (r *Releases) Record(rel vitals.Release) error {
+	if !r.proxy.hasSite(rel.Site) {
+		return fmt.Errorf("unknown site %q", rel.Site)
+	}
+	if !releaseID.MatchString(rel.ID) {
+		return fmt.Errorf("release id %q: want 1-64 of A-Z a-z 0-9 . _ : + -", rel.ID)
+	}
+	if len(rel.Note) > 1024 {
+		return errors.New("note longer than 1024 bytes")
+	}
+	if rel.At.IsZero() {
+		rel.At = r.o.Clock()
+	}
+	if err := r.o.Store.AddRelease(rel); err != nil {
+		return err
+	}
+	r.remember(rel)
+	r.o.Logger.Info("release recorded", "site", rel.Site, "release", rel.ID, "source", rel.Source)
+	if r.o.Sampler != nil {
+		site, delay := rel.Site, r.o.BurstDelay
+		time.AfterFunc(delay, func() { r.o.Sampler.Burst(site) })
+	}
+	return nil
+}
+
+// fromHeader is called by the proxy when a site's release header shows a
+// value it has not seen before.
+func (r *Releases) fromHeader(site, id string) {
+	err := r.Record(vitals.Release{Site: site, ID: id, Source: "header"})
+	if err != nil && !errors.Is(err, vitals.ErrReleaseExists) {
+		r.o.Logger.Warn("release from origin header not recorded", "site", site, "release", id, "err", err)
+	}
+}
+
+func (r *Releases) remember(rel vitals.Release) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := append(r.recent[rel.Site], rel)
+	sort.SliceStable(list, func(i, j int) bool { return list[i].At.Before(list[j].At) })
+	if len(list) > keepReleaseInfo {
+		list = list[len(list)-keepReleaseInfo:]
+	}
+	r.recent[rel.Site] = list
+}
+
+// writeInfo writes edgevitals_release_info{site,release} = start time in
+// unix seconds, for Grafana's release annotations.
+func (r *Releases) writeInfo(w io.Writer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sites := make([]string, 0, len(r.recent))
+	for s := range r.recent {
+		sites = append(sites, s)
+	}
+	sort.Strings(sites)
+	for _, s := range sites {
+		for _, rel := range r.recent[s] {
+			metrics.WriteGaugeFloat64(w, fmt.Sprintf(`edgevitals_release_info{site=%q,release=%q}`, s, rel.ID), float64(rel.At.Unix()))
+		}
+	}
+}
+
+// trafficCounts are a site's cumulative counters at one moment.
+type trafficCounts struct {
+	outcomes    [numOutcomes]uint64
+	origin      uint64
+	originErr   uint64
+	buckets     []uint64
+	uncacheable [cache.NumReasons]uint64
+}
+
+// RecordTraffic stores one point per site: what happened since the last call.
+func (r *Releases) RecordTraffic() {
+	now := r.o.Clock()
+	for _, st := range r.proxy.sites {
+		cur := st.metrics.counts()
+		r.mu.Lock()
+		prev, seen := r.last[st.Name]
+		r.last[st.Name] = cur
+		r.mu.Unlock()
+		if !seen {
+			continue // the first call only sets the baseline
+		}
+		p := vitals.TrafficPoint{
+			Site: st.Name, At: now,
+			Hit: cur.outcomes[outcomeHit] - prev.outcomes[outcomeHit], Stale: cur.outcomes[outcomeStale] - prev.outcomes[outcomeStale],
+			Miss: cur.outcomes[outcomeMiss] - prev.outcomes[outcomeMiss], Pass: cur.outcomes[outcomePass] - prev.outcomes[outcomePass],
+			Bypass: cur.outcomes[outcomeBypass] - prev.outcomes[outcomeBypass], Error: cur.outcomes[outcomeError] - prev.outcomes[outcomeError],
+			Origin: cur.origin - prev.origin, OriginErrors: cur.originErr - prev.originErr,
+			OriginBuckets: make([]uint64, len(cur.buckets)),
+			Uncacheable:   map[string]uint64{},
+		}
+		for i := range cur.buckets {
+			p.OriginBuckets[i] = cur.buckets[i] - prev.buckets[i]
+		}
+		for i := cache.Reason(1); i < cache.NumReasons; i++ {
+			if d := cur.uncacheable[i] - prev.uncacheable[i]; d > 0 {
+				p.Uncacheable[i.String()] = d
+			}
+		}
+		if err := r.o.Store.AddTraffic(p); err != nil {
+			r.o.Logger.Error("record traffic", "site", st.Name, "err", err)
+		}
+	}
+}
+
+// Run records traffic every minute until ctx ends.
+func (r *Releases) Run(ctx context.Context) error {
+	r.RecordTraffic()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			r.RecordTraffic()
+		}
+	}
+}
+
+// Register adds the release endpoints to the admin API.
+func (r *Releases) Register(a *Admin) {
+	a.Handle("POST", "/api/releases", r.apiAdd, true)
+	a.Handle("GET", "/api/releases", r.apiList, false)
+	a.Handle("GET", "/api/report", r.apiReport, false)
+}
+
+// ReleaseRequest is the body of POST /api/releases.
+type ReleaseRequest struct {
+	Site string `json:"site"`
+	ID   string `json:"id"`
+	Note string `json:"note"`
+	At   string `json:"at"` // RFC 3339, optional
+}
+
+func (r *Releases) apiAdd(ctx *fasthttp.RequestCtx) {
+	var req ReleaseRequest
+	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		jsonError(ctx, fasthttp.StatusBadRequest, "bad release: "+err.Error())
+		return
+	}
+	rel := vitals.Release{Site: req.Site, ID: req.ID, Note: req.Note, Source: "api"}
+	if req.At != "" {
+		at, err := time.Parse(time.RFC3339, req.At)
+		if err != nil {
+			jsonError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("at: want RFC 3339, got %q", req.At))
+			return
+		}
+		rel.At = at
+	}
+	if src := string(ctx.QueryArgs().Peek("source")); src == "cli" {
+		rel.Source = src
+	}
+	switch err := r.Record(rel); {
+	case errors.Is(err, vitals.ErrReleaseExists):
+		jsonError(ctx, fasthttp.StatusConflict, fmt.Sprintf("release %q of site %q is already recorded", rel.ID, rel.Site))
+	case err != nil:
+		jsonError(ctx, fasthttp.StatusBadRequest, err.Error())
+	default:
+		stored, _, _ := r.o.Store.Release(rel.Site, rel.ID) // just written; At filled in
+		writeJSON(ctx, fasthttp.StatusCreated, stored)
+	}
+}
+
+func (r *Releases) apiList(ctx *fasthttp.RequestCtx) {
+	site := string(ctx.QueryArgs().Peek("site"))
+	if site != "" && !r.proxy.hasSite(site) {
+		jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("unknown site %q", site))
+		return
+	}
+	list, err := r.o.Store.Releases(site)
+	if err != nil {
+		r.o.Logger.Error("list releases", "err", err)
+		jsonError(ctx, fasthttp.StatusInternalServerError, "store error")
+		return
+	}
+	if list == nil {
+		list = []vitals.Release{}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, list)
+}
+
+func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
+	site := string(ctx.QueryArgs().Peek("site"))
+	id := string(ctx.QueryArgs().Peek("release"))
+	if site == "" {
+		if len(r.proxy.sites) != 1 {
+			jsonError(ctx, fasthttp.StatusBadRequest, "site is required when more than one site is configured")
+			return
+		}
+		site = r.proxy.sites[0].Name
+	}
+	if !r.proxy.hasSite(site) {
+		jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("unknown site %q", site))
+		return
+	}
+	if id == "" {
+		list, err := r.o.Store.Releases(site)
+		if err != nil || len(list) == 0 {
+			jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("site %q has no release yet", site))
+			return
+		}
+		id = list[len(list)-1].ID
+	}
+	o := r.o.Report
+	o.Now = r.o.Clock()
+	rep, err := r.o.Store.BuildReport(site, id, o)
+	switch {
+	case errors.Is(err, vitals.ErrNoRelease):
+		jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("release %q of site %q is not recorded", id, site))
+	case errors.Is(err, vitals.ErrNoPredecessor):
+		jsonError(ctx, fasthttp.StatusConflict, fmt.Sprintf("release %q is the first of site %q: nothing to compare it with", id, site))
+	case err != nil:
+		r.o.Logger.Error("build report", "site", site, "release", id, "err", err)
+		jsonError(ctx, fasthttp.StatusInternalServerError, "report error")
+	default:
+		writeJSON(ctx, fasthttp.StatusOK, rep)
+	}
+}
+
+func (s *Server) hasSite(name string) bool {
+	for _, st := range s.sites {
+		if st.Name == name {
+			return true
+		}
+	}
+	return false
+}

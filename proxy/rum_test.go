@@ -1,0 +1,72 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestInjectRUM(t *testing.T) {
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		io.WriteString(w, s)
+		w.Close()
+		return b.Bytes()
+	}
+	gunzip := func(b []byte) string {
+		r, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("gunzip: %v", err)
+		}
+		out, _ := io.ReadAll(r)
+		return string(out)
+	}
+	page := "<html><head><title>x</title></HEAD ><body>hi</body></html>"
+	tag := `<script src="/__edgevitals/rum.js" async></script>`
+	f := func(name string, hdr []string, body []byte, nonce bool, want string, wantOK bool) {
+		t.Helper()
+		var h fasthttp.ResponseHeader
+		for i := 0; i < len(hdr); i += 2 {
+			h.Add(hdr[i], hdr[i+1])
+		}
+		got, ok := injectRUM(&h, body, nonce)
+		if ok != wantOK {
+			t.Errorf("%s: injected = %v, want %v", name, ok, wantOK)
+		}
+		s := string(got)
+		if string(h.Peek("Content-Encoding")) == "gzip" {
+			s = gunzip(got)
+		}
+		if s != want {
+			t.Errorf("%s: body = %q, want %q", name, s, want)
+		}
+		if !ok && !bytes.Equal(got, body) {
+			t.Errorf("%s: body changed although nothing was injected", name)
+		}
+	}
+	injected := strings.Replace(page, "</HEAD >", tag+"</HEAD >", 1)
+	f("html", []string{"Content-Type", "text/html; charset=UTF-8"}, []byte(page), false, injected, true)
+	f("gzip", []string{"Content-Type", "text/html", "Content-Encoding", "gzip"}, gz(page), false, injected, true)
+	f("no-transform", []string{"Content-Type", "text/html", "Cache-Control", "public, no-transform"}, []byte(page), false, page, false)
+	f("not html", []string{"Content-Type", "application/json"}, []byte(page), false, page, false)
+	f("no head", []string{"Content-Type", "text/html"}, []byte("<p>fragment</p>"), false, "<p>fragment</p>", false)
+	f("brotli", []string{"Content-Type", "text/html", "Content-Encoding", "br"}, []byte("\x1b\x00"), false, "\x1b\x00", false)
+	f("csp nonce", []string{"Content-Type", "text/html", "Content-Security-Policy", "script-src 'nonce-abcDEF123456' 'strict-dynamic'"}, []byte(page), true,
+		strings.Replace(page, "</HEAD >", `<script src="/__edgevitals/rum.js" async nonce="abcDEF123456"></script></HEAD >`, 1), true)
+}
+
+func TestServerTimingValue(t *testing.T) {
+	f := func(status, release, want string) {
+		t.Helper()
+		if got := string(appendServerTiming(nil, status, release)); got != want {
+			t.Errorf("appendServerTiming(%q, %q) = %q, want %q", status, release, got, want)
+		}
+	}
+	f("hit", "v42", `edgevitals;desc="hit", edgevitals-release;desc="v42"`)
+	f("miss", "", `edgevitals;desc="miss"`)
+}
