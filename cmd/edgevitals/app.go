@@ -36,6 +36,7 @@ type app struct {
 	vstore   *vitals.Store
 	sampler  *vitals.Sampler // nil when no page is configured or Chromium is missing
 	releases *proxy.Releases
+	rum      *vitals.Collector // nil unless rum.enabled
 }
 
 // proxyOptions maps a validated config onto the proxy's typed options.
@@ -96,7 +97,11 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		WaitTimeout: cfg.Cache.CoalesceTimeout.D(),
 		HitForMiss:  cfg.Cache.HitForMiss.D(),
 	})
-	a.proxy, err = proxy.New(proxy.Options{
+	if err := a.openStore(); err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	po := proxy.Options{
 		Sites:          proxyOptions(cfg),
 		Store:          a.store,
 		Keyer:          keyer,
@@ -112,13 +117,20 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		MaxHeaderBytes: int(cfg.Server.MaxHeaderBytes),
 		MaxBodyBytes:   int(cfg.Server.MaxBodyBytes),
 		MaxConns:       cfg.Server.MaxConns,
-	})
-	if err != nil {
-		a.store.Close()
+	}
+	if cfg.RUM.Enabled {
+		if a.rum, err = a.newCollector(); err != nil {
+			a.closeStores()
+			return nil, err
+		}
+		po.RUM, po.RUMNonce = a.rum, cfg.RUM.CSPNonce
+	}
+	if a.proxy, err = proxy.New(po); err != nil {
+		a.closeStores()
 		return nil, err
 	}
-	if err := a.startVitals(); err != nil {
-		a.store.Close()
+	if err := a.startSampler(); err != nil {
+		a.closeStores()
 		return nil, err
 	}
 	a.admin = proxy.NewAdmin(a.proxy, proxy.AdminOptions{
@@ -187,6 +199,13 @@ func (a *app) run(ctx context.Context) error {
 	}
 	workers.Go(func() { a.prune(bg) })
 	workers.Go(func() { a.releases.Run(bg) }) //nolint:errcheck // Run returns nil when bg ends
+	if a.rum != nil {
+		workers.Go(func() {
+			if err := a.rum.Run(bg); err != nil {
+				a.log.Error("field data collector stopped", "err", err)
+			}
+		})
+	}
 	if al := a.proxy.NewAlerter(proxy.AlertOptions{
 		Webhook: a.cfg.Alerts.Webhook,
 		Below:   a.cfg.Alerts.HitRatioBelow,
@@ -220,18 +239,54 @@ func (a *app) run(ctx context.Context) error {
 	return err
 }
 
-// startVitals opens the embedded store under data_dir and, when pages are
-// configured, the lab sampler. A missing Chromium is not fatal: the proxy
-// serves, one line says how to install it, /readyz says the sampler is off.
-func (a *app) startVitals() error {
-	cfg := a.cfg
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+// openStore opens the embedded store under data_dir.
+func (a *app) openStore() error {
+	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	var err error
-	if a.vstore, err = vitals.OpenStore(filepath.Join(cfg.DataDir, "edgevitals.db")); err != nil {
+	if a.vstore, err = vitals.OpenStore(filepath.Join(a.cfg.DataDir, "edgevitals.db")); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	return nil
+}
+
+// newCollector builds the field-data collector: real visitors' Core Web
+// Vitals and conversions, from the beacon the proxy injects.
+func (a *app) newCollector() (*vitals.Collector, error) {
+	var sites []string
+	for _, s := range a.cfg.Sites {
+		sites = append(sites, s.Name)
+	}
+	var goals []vitals.Goal
+	for _, c := range a.cfg.Conversions {
+		goals = append(goals, vitals.Goal{Site: c.Site, Name: c.Name, Path: c.Path})
+	}
+	store := a.vstore
+	c, err := vitals.NewCollector(vitals.CollectorOptions{
+		Sites:      sites,
+		Goals:      goals,
+		SampleRate: a.cfg.RUM.SampleRate,
+		Metrics:    a.set,
+		Store:      store,
+		Logger:     a.log,
+		KnownRelease: func(site, id string) bool {
+			_, ok, err := store.Release(site, id)
+			return err == nil && ok
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rum: %w", err)
+	}
+	return c, nil
+}
+
+// startSampler starts the lab sampler when pages are configured. A missing
+// Chromium is not fatal: the proxy serves, one line says how to install it,
+// /readyz says the sampler is off.
+func (a *app) startSampler() error {
+	cfg := a.cfg
+	var err error
 	if len(cfg.Vitals.Pages) == 0 {
 		return nil
 	}
@@ -263,7 +318,6 @@ func (a *app) startVitals() error {
 		return nil
 	}
 	if err != nil {
-		a.vstore.Close()
 		return fmt.Errorf("vitals: %w", err)
 	}
 	return nil

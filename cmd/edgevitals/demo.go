@@ -83,6 +83,11 @@ func newDemo(listen, admin string, log *slog.Logger) (*demoSetup, error) {
 	site.Preset = "wordpress"
 	site.ReleaseHeader = "X-Release"
 	cfg.Sites = []config.Site{site}
+	// Field data from the demo's visitors (you, in a browser): every tab
+	// reports, and an order counts as a conversion.
+	cfg.RUM.Enabled = true
+	cfg.RUM.SampleRate = 1
+	cfg.Conversions = []config.Conversion{{Site: "demo", Name: "order", Path: "/checkout/order-received/*"}}
 	// The lab sampler measures the home page and an article through the
 	// proxy, as a visitor would; without Chromium it stays off.
 	for _, path := range []string{"/", "/articles/falling-for-coffee-in-lisbon/"} {
