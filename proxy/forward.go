@@ -147,7 +147,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, st *site, req *fasthttp.Reque
 	st.metrics.originDone(code, t)
 	s.noteRelease(st, &resp.Header)
 	cs.fwdStatus = code
-	s.relay(ctx, resp, nil, cs)
+	s.relay(ctx, st, resp, nil, cs)
 	return code
 }
 
@@ -173,8 +173,30 @@ func errorDetail(status int) string {
 // relay copies an origin response (owned and released here) to the client:
 // status, end-to-end fields, and the body, from prefix (already read) and
 // then the rest of the stream.
-func (s *Server) relay(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, prefix []byte, cs cacheStatus) {
+func (s *Server) relay(ctx *fasthttp.RequestCtx, st *site, resp *fasthttp.Response, prefix []byte, cs cacheStatus) {
 	out := &ctx.Response
+	var whole []byte // the body, when read here to add the field script
+	if s.opt.RUM != nil && len(prefix) == 0 && !ctx.IsHead() && isHTML(&resp.Header) {
+		// Pages that are never stored (checkout, thank-you, logged-in
+		// views) carry the field script too, or conversions on them could
+		// not be counted. They cost an origin request anyway; a small
+		// rewrite is nothing beside it.
+		body, complete, err := readBody(resp, maxRewriteBytes)
+		switch {
+		case err != nil:
+			fasthttp.ReleaseResponse(resp)
+			s.originFailed(ctx, err, cs)
+			return
+		case !complete:
+			prefix = body
+		default:
+			whole = body
+			if b, ok := injectRUM(&resp.Header, body, s.opt.RUMNonce); ok {
+				whole = b
+				weakenValidator(&resp.Header)
+			}
+		}
+	}
 	out.SetStatusCode(resp.StatusCode())
 	conn := connectionTokens(resp.Header.PeekAll("Connection"))
 	for k, v := range resp.Header.All() {
@@ -186,6 +208,14 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, prefix
 	}
 	out.Header.Add("Via", "1.1 edgevitals")
 	s.addCacheStatus(&out.Header, cs)
+	if s.opt.RUM != nil {
+		s.addServerTiming(&out.Header, st, cs)
+	}
+	if whole != nil {
+		out.SetBody(whole)
+		closeResponse(resp)
+		return
+	}
 	if ctx.IsHead() {
 		out.SkipBody = true
 		if cl := resp.Header.ContentLength(); cl >= 0 {

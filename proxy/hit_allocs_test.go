@@ -24,3 +24,21 @@ func TestHitPathAllocs(t *testing.T) {
 		t.Errorf("a cache hit allocates %.1f times, want 0", allocs)
 	}
 }
+
+// TestHitPathAllocsWithRUM: field data on (script injected at store time,
+// Server-Timing per response) keeps hits allocation-free.
+func TestHitPathAllocsWithRUM(t *testing.T) {
+	h := newHarness(t, page("<html><head></head><body>x</body></html>", "Cache-Control: max-age=3600", "Content-Type: text/html", "X-Release: v1"),
+		withRUM(t))
+	ctx := hitCtx(t, h, "/article/")
+	if st := string(ctx.Response.Header.Peek("Server-Timing")); !strings.Contains(st, `edgevitals;desc="hit"`) {
+		t.Fatalf("Server-Timing = %q", st)
+	}
+	allocs := testing.AllocsPerRun(500, func() {
+		ctx.Response.Reset()
+		h.proxy.Handler(ctx)
+	})
+	if allocs != 0 {
+		t.Errorf("a cache hit with field data on allocates %.1f times, want 0", allocs)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgevitals/edgevitals/vitals"
 )
 
 // hitCtx prepares a request context for a stored page, to drive the handler
@@ -58,4 +60,30 @@ func BenchmarkHitParallel(b *testing.B) {
 			h.proxy.Handler(ctx)
 		}
 	})
+}
+
+// BenchmarkHitRUM is BenchmarkHit with field data on, for the "within 3%"
+// promise: compare the two with benchstat.
+func BenchmarkHitRUM(b *testing.B) {
+	body := "<html><head></head><body>" + strings.Repeat("x", 30<<10) + "</body></html>"
+	h := newHarness(&testing.T{}, page(body, "Cache-Control: max-age=3600", "Content-Type: text/html"), withRUM(b))
+	ctx := hitCtx(b, h, "/article/?b=2&a=1&utm_source=x")
+	b.ReportAllocs()
+	b.SetBytes(30 << 10)
+	b.ResetTimer()
+	for b.Loop() {
+		ctx.Response.Reset()
+		h.proxy.Handler(ctx)
+	}
+}
+
+// withRUM turns field data on with a real collector.
+func withRUM(tb testing.TB) func(*Options) {
+	return func(o *Options) {
+		c, err := vitals.NewCollector(vitals.CollectorOptions{Sites: []string{"blog"}, SampleRate: 1, Metrics: o.Metrics})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		o.RUM = c
+	}
 }

@@ -89,7 +89,7 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 		// Another request's variant (Vary): fetch our own.
 		s.pass(ctx, st, path, start, "vary-mismatch")
 	case leader && own.resp != nil:
-		s.relay(ctx, own.resp, own.prefix, cacheStatus{fwd: fwd, fwdStatus: own.code, detail: reasonDetail(own.reason)})
+		s.relay(ctx, st, own.resp, own.prefix, cacheStatus{fwd: fwd, fwdStatus: own.code, detail: reasonDetail(own.reason)})
 		st.metrics.observe(outcomeMiss, start)
 	case errors.Is(err, cache.ErrBusy):
 		ctx.Error("origin busy", fasthttp.StatusServiceUnavailable)
@@ -244,12 +244,7 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	if s.opt.RUM != nil {
 		var injected bool
 		if body, injected = injectRUM(&resp.Header, body, s.opt.RUMNonce); injected {
-			// The stored representation is no longer byte-for-byte the
-			// origin's: its validator becomes weak (RFC 9110 §8.8.1).
-			if et := resp.Header.Peek("ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
-				resp.Header.Set("ETag", "W/"+string(et))
-			}
-			resp.Header.Del("Content-MD5")
+			weakenValidator(&resp.Header)
 		}
 	}
 	e := &cache.Entry{
@@ -464,11 +459,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	out.Header.SetBytesV("Age", appendInt(buf[:0], age))
 	out.Header.AddBytesV("Cache-Status", cs.appendTo(buf[:0]))
 	if s.opt.RUM != nil {
-		release := ""
-		if r := st.release.Load(); r != nil {
-			release = *r
-		}
-		out.Header.AddBytesV("Server-Timing", appendServerTiming(buf[:0], cs.viewStatus(), release))
+		s.addServerTiming(&out.Header, st, cs)
 	}
 	if notModified(&ctx.Request.Header, e) {
 		out.SetStatusCode(fasthttp.StatusNotModified)

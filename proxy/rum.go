@@ -27,7 +27,34 @@ const (
 	rumScriptPath = "/__edgevitals/rum.js"
 	rumBeaconPath = "/__edgevitals/rum"
 	maxBeacon     = 4 << 10
+	// maxRewriteBytes bounds an unstored HTML page read to add the script;
+	// larger pages stream through untouched.
+	maxRewriteBytes = 2 << 20
 )
+
+func isHTML(h *fasthttp.ResponseHeader) bool {
+	return bytes.HasPrefix(bytes.ToLower(h.ContentType()), []byte("text/html"))
+}
+
+// weakenValidator marks a rewritten page's ETag weak: the representation is
+// no longer byte-for-byte the origin's (RFC 9110 §8.8.1).
+func weakenValidator(h *fasthttp.ResponseHeader) {
+	if et := h.Peek("ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
+		h.Set("ETag", "W/"+string(et))
+	}
+	h.Del("Content-MD5")
+}
+
+// addServerTiming adds the Server-Timing member the field script reads. It
+// does not allocate.
+func (s *Server) addServerTiming(h *fasthttp.ResponseHeader, st *site, cs cacheStatus) {
+	release := ""
+	if r := st.release.Load(); r != nil {
+		release = *r
+	}
+	var buf [160]byte
+	h.AddBytesV("Server-Timing", appendServerTiming(buf[:0], cs.viewStatus(), release))
+}
 
 // serveReserved answers the reserved paths: the field script and beacons.
 // Nothing under /__edgevitals/ reaches the origin.
@@ -69,7 +96,7 @@ var (
 // than gzip. A gzip body is decompressed, rewritten and compressed again; it
 // happens once, when the page is stored.
 func injectRUM(h *fasthttp.ResponseHeader, body []byte, nonce bool) ([]byte, bool) {
-	if !bytes.HasPrefix(bytes.ToLower(h.ContentType()), []byte("text/html")) {
+	if !isHTML(h) {
 		return body, false
 	}
 	for _, v := range h.PeekAll("Cache-Control") {
