@@ -1,6 +1,7 @@
 package vitals
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -137,8 +138,13 @@ func FuzzBeacon(f *testing.F) {
 	f.Add([]byte(`{"v":1,"sid":"abcdefghABCDEFGH0123","path":"/","dev":"tablet","conv":"signup"}`))
 	f.Add([]byte(`{"v":1,"sid":"abcdefghABCDEFGH0123","path":"/","dev":"mobile","lcp":1e999}`))
 	f.Add([]byte(`{"v":1,"v":1}`))
+	store, err := OpenStore(filepath.Join(f.TempDir(), "edgevitals.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { store.Close() })
 	f.Fuzz(func(t *testing.T, body []byte) {
-		c := newTestCollector(t, nil)
+		c := newTestCollector(t, func(o *CollectorOptions) { o.Store = store }) // pending counts, never flushed
 		before := c.snapshot()
 		code := c.Beacon("blog", "fuzz", false, body)
 		after := c.snapshot()

@@ -276,28 +276,37 @@ func compactJS(src string) string {
 			for i+1 < len(src) && src[i+1] != '\n' {
 				i++
 			}
-		case ch == '/' && i+1 < len(src) && src[i+1] == '*':
-			end := strings.Index(src[i+2:], "*/")
-			if end < 0 {
-				i = len(src)
-			} else {
-				i += end + 3
-			}
-			line = append(line, ' ')
 		case ch == '\n':
 			endLine()
-		case ch == ' ' || ch == '\t' || ch == '\r':
-			j := i
-			for j+1 < len(src) && (src[j+1] == ' ' || src[j+1] == '\t' || src[j+1] == '\r') {
-				j++
+		case ch == ' ' || ch == '\t' || ch == '\r' || ch == '/' && i+1 < len(src) && src[i+1] == '*':
+			// A run of spaces and block comments is one space, or none.
+			j, newline := i, false
+			for j < len(src) {
+				if c := src[j]; c == ' ' || c == '\t' || c == '\r' {
+					j++
+					continue
+				}
+				if src[j] != '/' || j+1 >= len(src) || src[j+1] != '*' {
+					break
+				}
+				end := strings.Index(src[j+2:], "*/")
+				if end < 0 {
+					j = len(src)
+					break
+				}
+				newline = newline || strings.Contains(src[j+2:j+2+end], "\n")
+				j += end + 4
 			}
-			i = j
-			if len(line) == 0 || j+1 >= len(src) || src[j+1] == '\n' {
+			i = j - 1
+			if newline {
+				endLine() // a comment over lines ends a line for semicolon insertion
 				continue
 			}
-			prev, next := line[len(line)-1], src[j+1]
-			if (isPunct(prev) || isPunct(next)) && !(prev == next && (prev == '+' || prev == '-')) &&
-				!(next == '/' && j+2 < len(src) && (src[j+2] == '/' || src[j+2] == '*')) {
+			if len(line) == 0 || j >= len(src) || src[j] == '\n' || src[j] == '/' && j+1 < len(src) && src[j+1] == '/' {
+				continue
+			}
+			prev, next := line[len(line)-1], src[j]
+			if (isPunct(prev) || isPunct(next)) && !(prev == next && (prev == '+' || prev == '-')) {
 				continue
 			}
 			line = append(line, ' ')

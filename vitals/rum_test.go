@@ -471,3 +471,51 @@ func TestFlushAndRunKeepAggregates(t *testing.T) {
 		t.Errorf("after Run, %d counts still pending", s.pending)
 	}
 }
+
+// TestBeaconConcurrent sends beacons from many goroutines while flushes run:
+// nothing is lost or counted twice (and go test -race sees the locking).
+func TestBeaconConcurrent(t *testing.T) {
+	st := openTestStore(t, filepath.Join(t.TempDir(), "edgevitals.db"))
+	c := newTestCollector(t, func(o *CollectorOptions) { o.Store = st; o.RatePerMinute = 1 << 20 })
+	const workers, each = 8, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				c.send(t, "blog", sid(w*1000+i%10), fmt.Sprintf("/%d/", i), "", 204)
+			}
+		})
+	}
+	flushes := make(chan error)
+	go func() {
+		for range 5 {
+			if err := c.Flush(); err != nil {
+				flushes <- err
+				return
+			}
+		}
+		flushes <- nil
+	}()
+	wg.Wait()
+	if err := <-flushes; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	aggs, err := st.FieldAggregates("blog", c.clock.Now(), c.clock.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var views, sessions int64
+	for _, a := range aggs {
+		views += a.PageViews
+		sessions += a.Sessions
+	}
+	if views != workers*each || sessions != workers*10 {
+		t.Errorf("stored %d page views and %d sessions, want %d and %d", views, sessions, workers*each, workers*10)
+	}
+	if got := c.exposition()[`edgevitals_sessions_total{site="blog"}`]; got != workers*10 {
+		t.Errorf("edgevitals_sessions_total = %v, want %d", got, workers*10)
+	}
+}
