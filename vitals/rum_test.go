@@ -519,3 +519,21 @@ func TestBeaconConcurrent(t *testing.T) {
 		t.Errorf("edgevitals_sessions_total = %v, want %d", got, workers*10)
 	}
 }
+
+func BenchmarkBeacon(b *testing.B) {
+	st, err := OpenStore(filepath.Join(b.TempDir(), "edgevitals.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	c := newTestCollector(b, func(o *CollectorOptions) { o.Store = st; o.RatePerMinute = 1 << 30 })
+	body := []byte(`{"v":1,"sid":"abcdefghABCDEFGH0123","path":"/2026/11/post/","lcp":1234,"cls":0.01,"inp":80,"fcp":900,"ttfb":120,"dev":"mobile","cache":"hit","rel":"v42"}`)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if code := c.Beacon("blog", "192.0.2.1", false, body); code != 204 {
+				b.Fatalf("Beacon = %d", code)
+			}
+		}
+	})
+}
