@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgevitals/edgevitals/config"
+	"github.com/edgevitals/edgevitals/vitals"
+)
+
+// needChromium returns the Chromium to use, skipping loudly outside CI when
+// there is none (and failing under CI=true).
+func needChromium(t *testing.T) string {
+	t.Helper()
+	path, err := vitals.FindChromium("")
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("Chromium is required in CI: %v", err)
+	}
+	t.Skipf("!!! SKIPPED: no Chromium, field data is NOT tested end to end: %v", err)
+	return ""
+}
+
+// TestFieldDataWithChromium loads pages through the proxy in real Chromium
+// with field data on: beacons arrive, their LCP and CLS agree with the lab
+// measurement of the same page load, their cache status is the response's,
+// a visit to a goal page counts one conversion, and a browser with Global
+// Privacy Control on sends nothing.
+func TestFieldDataWithChromium(t *testing.T) {
+	chromium := needChromium(t)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/hero.png":
+			// The LCP element arrives late, by design.
+			time.Sleep(400 * time.Millisecond) // the origin's render time, not a test wait
+			w.Header().Set("Content-Type", "image/png")
+			w.Header().Set("Cache-Control", "max-age=3600")
+			w.Write(tinyPNG)
+			return
+		case strings.HasPrefix(r.URL.Path, "/gpc/"):
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Cache-Control", "max-age=3600")
+			fmt.Fprint(w, `<html><head><script>Object.defineProperty(navigator,"globalPrivacyControl",{value:true})</script></head><body><p>private reader</p></body></html>`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "max-age=3600")
+		fmt.Fprintf(w, `<html><head><title>%s</title></head><body>
+<div id="banner"></div><p>Article text that renders first.</p>
+<img src="/hero.png" width="600" height="300" style="display:block">
+<script>setTimeout(function(){var b=document.getElementById("banner");b.style.height="150px";},200)</script>
+</body></html>`, r.URL.Path)
+	}))
+	defer origin.Close()
+	a := startTestAppWith(t, origin.URL, func(c *config.Config) {
+		c.RUM.Enabled = true
+		c.RUM.SampleRate = 1
+		c.Conversions = []config.Conversion{{Site: "blog", Name: "order", Path: "/thanks/*"}}
+	})
+	proxyURL := "http://" + a.proxyLn.Addr().String()
+	admin := "http://" + a.adminLn.Addr().String()
+	b, err := vitals.NewBrowser(chromium, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	measure := func(path string) vitals.Sample {
+		t.Helper()
+		s, err := b.Measure(ctx, proxyURL+path, vitals.Desktop, "")
+		if err != nil {
+			t.Fatalf("measure %s: %v", path, err)
+		}
+		return s
+	}
+	// waitMetric waits for a series of /metrics to reach at least want.
+	waitMetric := func(series string, want float64) float64 {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if v, ok := scrape(t, admin, series); ok && v >= want {
+				return v
+			}
+			if time.Now().After(deadline) {
+				v, _ := scrape(t, admin, series)
+				t.Fatalf("%s = %v, want %v (no beacon?)", series, v, want)
+			}
+			time.Sleep(50 * time.Millisecond) // beacons arrive on their own; nothing to wait on
+		}
+	}
+
+	lab := measure("/article/")
+	if !strings.Contains(lab.CacheStatus, "fwd=uri-miss") {
+		t.Fatalf("first load Cache-Status = %q, want a miss", lab.CacheStatus)
+	}
+	count := `edgevitals_field_lcp_seconds_count{site="blog",device="desktop",cache="miss"}`
+	waitMetric(count, 1)
+	fieldLCP, _ := scrape(t, admin, `edgevitals_field_lcp_seconds_sum{site="blog",device="desktop",cache="miss"}`)
+	fieldCLS, _ := scrape(t, admin, `edgevitals_field_cls_sum{site="blog",device="desktop",cache="miss"}`)
+	if lab.LCP == nil || lab.CLS == nil {
+		t.Fatalf("lab sample without LCP or CLS: %+v", lab)
+	}
+	labLCP := lab.LCP.Seconds()
+	if d := math.Abs(fieldLCP - labLCP); d > math.Max(0.05, 0.1*labLCP) {
+		t.Errorf("field LCP %.3fs vs lab %.3fs: differ by more than 10%% or 50 ms", fieldLCP, labLCP)
+	}
+	if d := math.Abs(fieldCLS - *lab.CLS); d > 0.01 {
+		t.Errorf("field CLS %.4f vs lab %.4f: differ by more than 0.01", fieldCLS, *lab.CLS)
+	}
+
+	// The second view is a hit, and the beacon says so.
+	if s := measure("/article/"); !strings.Contains(s.CacheStatus, "; hit") {
+		t.Fatalf("second load Cache-Status = %q, want a hit", s.CacheStatus)
+	}
+	waitMetric(`edgevitals_field_lcp_seconds_count{site="blog",device="desktop",cache="hit"}`, 1)
+
+	// A visit to the goal page counts one conversion.
+	measure("/thanks/1001/")
+	waitMetric(`edgevitals_conversions_total{site="blog",goal="order"}`, 1)
+
+	// Global Privacy Control: the script stays silent.
+	sessions, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`)
+	measure("/gpc/")
+	measure("/after-gpc/")
+	waitMetric(`edgevitals_sessions_total{site="blog"}`, sessions+1)
+	if got, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`); got != sessions+1 {
+		t.Errorf("sessions went from %v to %v over a GPC view and a normal one, want +1", sessions, got)
+	}
+	// ... and a beacon that carries Sec-GPC: 1 is not counted.
+	req, _ := http.NewRequest(http.MethodPost, proxyURL+"/__edgevitals/rum",
+		strings.NewReader(`{"v":1,"sid":"gpcgpcgpcgpcgpcgpc","path":"/","lcp":100,"dev":"desktop","cache":"hit"}`))
+	req.Header.Set("Sec-GPC", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`); got != sessions+1 {
+		t.Errorf("a Sec-GPC beacon was counted: sessions %v", got)
+	}
+}
+
+// scrape reads one series' value from /metrics.
+func scrape(t *testing.T, admin, series string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	return v, err == nil
+}
+
+// tinyPNG is a 1x1 PNG; the page sizes it, so it can be the LCP element.
+var tinyPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
