@@ -37,7 +37,15 @@ echo "== go test -race"
 # -p 1: one package at a time. The lab sampler's ground-truth tests time a
 # real Chromium to tens of milliseconds; another package's Chromium or
 # Prometheus on the other core would blur them.
-go test -race -count=1 -p 1 -timeout 45m ./...
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+go test -race -count=1 -p 1 -timeout 45m -v ./... >"$log" 2>&1 || {
+	grep -E '^(--- FAIL|FAIL|panic:|ok )|_test.go:[0-9]+:' "$log" | tail -200
+	echo "tests: $(grep -c -- '^--- PASS' "$log") passed, $(grep -c -- '^--- FAIL' "$log") failed"
+	exit 1
+}
+grep -E '^(ok|---.*SKIP|    .*SKIPPED)' "$log" || true
+passed=$(grep -c -- '^--- PASS' "$log")
 
 echo "== allocation tests (without -race, which makes sync.Pool drop items)"
 go test -count=1 -run 'Allocs' ./...
@@ -55,3 +63,4 @@ for pkg in $(go list ./...); do
 	done
 done
 echo "test.sh: all tests passed"
+echo "tests: ${passed} passed, 0 failed"
