@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
@@ -40,7 +41,12 @@ type Browser struct {
 	stop   context.CancelFunc // ends the browser and its allocator
 	closed bool
 	starts int
+	lab    atomic.Bool // page loads are lab visits: the field script stays silent
 }
+
+// LabVisits marks this browser's page loads as lab visits, so the field
+// beacon (when a site has it) does not count the sampler as a visitor.
+func (b *Browser) LabVisits() { b.lab.Store(true) }
 
 // NewBrowser prepares a Browser for the Chromium at chromium (see
 // FindChromium for how an empty path is resolved). Chromium starts on the

@@ -123,7 +123,7 @@ func headerValue(h network.Headers, name string) string {
 }
 
 // emulate applies the profile to the tab.
-func emulate(p Profile) chromedp.Action[chromedp.Void] {
+func emulate(p Profile, lab bool) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		if p.Width > 0 && p.Height > 0 {
 			if _, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
@@ -166,7 +166,12 @@ func emulate(p Profile) chromedp.Action[chromedp.Void] {
 				return fmt.Errorf("emulate network: %w", err)
 			}
 		}
-		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: Script})
+		src := Script
+		if lab {
+			// The field script stays silent in lab visits: they are not visitors.
+			src = "window.__edgevitalsLab=1;" + src
+		}
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
 		if err != nil {
 			return fmt.Errorf("inject measurement script: %w", err)
 		}
@@ -195,7 +200,7 @@ func (b *Browser) measure(ctx, bctx context.Context, url string, p Profile, sele
 	defer cancel()
 	defer context.AfterFunc(ctx, cancel)()
 
-	if err := chromedp.Do(sctx, emulate(p)); err != nil {
+	if err := chromedp.Do(sctx, emulate(p, b.lab.Load())); err != nil {
 		return Sample{}, fmt.Errorf("prepare tab: %w", err)
 	}
 	nl.mu.Lock()

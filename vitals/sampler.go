@@ -171,6 +171,7 @@ func NewSampler(o SamplerOptions) (*Sampler, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.LabVisits()
 	s.browser = b
 	s.registerMetrics()
 	return s, nil

@@ -173,3 +173,52 @@ func scrape(t *testing.T, admin, series string) (float64, bool) {
 
 // tinyPNG is a 1x1 PNG; the page sizes it, so it can be the LCP element.
 var tinyPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
+
+// TestLabVisitsAreNotVisitors: the sampler's page loads carry a marker the
+// field script honours, so lab samples never count as real visitors.
+func TestLabVisitsAreNotVisitors(t *testing.T) {
+	chromium := needChromium(t)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, `<html><head></head><body><p>page</p></body></html>`)
+	}))
+	defer origin.Close()
+	a := startTestAppWith(t, origin.URL, func(c *config.Config) { c.RUM.Enabled, c.RUM.SampleRate = true, 1 })
+	proxyURL := "http://" + a.proxyLn.Addr().String()
+	admin := "http://" + a.adminLn.Addr().String()
+	lab, err := vitals.NewBrowser(chromium, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	lab.LabVisits()
+	visitor, err := vitals.NewBrowser(chromium, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer visitor.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := lab.Measure(ctx, proxyURL+"/a/", vitals.Desktop, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A real visit after the lab one: once its beacon is in, the lab's
+	// would have been too.
+	if _, err := visitor.Measure(ctx, proxyURL+"/b/", vitals.Desktop, ""); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if v, ok := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`); ok && v >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the visitor's beacon never arrived")
+		}
+		time.Sleep(50 * time.Millisecond) // beacons arrive on their own; nothing to wait on
+	}
+	if v, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`); v != 1 {
+		t.Errorf("sessions = %v after one lab and one real visit, want 1", v)
+	}
+}
