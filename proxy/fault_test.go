@@ -414,6 +414,61 @@ func TestBreakerOpensThenProbesBack(t *testing.T) {
 	}
 }
 
+// While half-open exactly one request reaches the origin; the others fail
+// fast instead of piling onto an origin that may still be sick.
+func TestBreakerProbesWithOneRequest(t *testing.T) {
+	fo := newFaultOrigin(t)
+	h := newFaultHarness(t, []string{fo.url}, func(o *OriginOptions) { o.BreakerFailures = 1 })
+	fo.mode.Store(int32(faultHang))
+	if r := h.get("/a/"); r.Status != 504 {
+		t.Fatalf("hanging origin = %d, want 504", r.Status)
+	}
+	seen := fo.requests.Load()
+	h.clock.Advance(5 * time.Second) // the default cool-down
+	p := h.pool()
+	probe := make(chan int, 1)
+	go func() {
+		r, err := h.tryGet("/probe/")
+		if err != nil {
+			t.Errorf("probe: %v", err)
+		}
+		probe <- r.Status
+	}()
+	waitFor(t, "the probe to reach the origin", func() bool { return fo.requests.Load() == seen+1 })
+	for i := range 8 {
+		wantShortReason(t, h.get(fmt.Sprintf("/b%d/", i)), 503, "origin down")
+	}
+	if st := p.states()[0]; st.Circuit != "half-open" {
+		t.Errorf("during the probe = %+v, want half-open", st)
+	}
+	if got := <-probe; got != 504 {
+		t.Errorf("probe = %d, want 504", got)
+	}
+	if n := fo.requests.Load() - seen; n != 1 {
+		t.Errorf("origin saw %d requests while half-open, want 1", n)
+	}
+	if st := p.states()[0]; st.Circuit != "open" {
+		t.Errorf("after a failed probe = %+v, want open", st)
+	}
+}
+
+// Choosing an origin and recording the outcome is on every origin request:
+// it must not allocate.
+func TestPickAllocs(t *testing.T) {
+	p, err := newOriginPool([]string{"http://127.0.0.1:1", "http://127.0.0.1:2"}, OriginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	allocs := testing.AllocsPerRun(1000, func() {
+		o, probe := p.pick()
+		o.br.record(now, probe, verdictOK, "")
+	})
+	if allocs != 0 {
+		t.Errorf("pick and record = %v allocs, want 0", allocs)
+	}
+}
+
 // Other 5xx are an application's answer about one URL: they do not take the
 // origin out.
 func TestBreakerIgnores500(t *testing.T) {
