@@ -31,17 +31,23 @@ const (
 // Line is one metric of a report, with the numbers behind its verdict.
 type Line struct {
 	// Metric is "hit_ratio", "origin_p95_seconds", "lab_lcp_seconds",
-	// "lab_cls", "lab_inp_seconds", "lab_tbt_seconds", "lab_fcp_seconds" or
-	// "lab_ttfb_seconds" (field_* and conversion_rate come with field data).
-	Metric  string `json:"metric"`
-	Page    string `json:"page,omitempty"`    // lab lines: the page's path
-	Profile string `json:"profile,omitempty"` // lab lines: mobile, desktop
+	// "lab_cls", "lab_inp_seconds", "lab_tbt_seconds", "lab_fcp_seconds",
+	// "lab_ttfb_seconds", or with field data "field_lcp_seconds",
+	// "field_inp_seconds", "field_cls", "field_ttfb_seconds" and
+	// "conversion_rate".
+	Metric string `json:"metric"`
+	Page   string `json:"page,omitempty"` // lab lines: the page's path
+	// Profile is the lab profile (mobile, desktop) of lab lines, and the
+	// visitors' device class (mobile, desktop) of field lines.
+	Profile string `json:"profile,omitempty"`
+	Group   string `json:"group,omitempty"` // field lines of one page group; "" for every page
+	Goal    string `json:"goal,omitempty"`  // conversion_rate lines: the goal
 	// Before and After are the p75 for CWV (seconds, or the CLS score),
-	// the ratio for hit ratio, the p95 in seconds for origin latency. A
-	// side without data is 0, with NBefore or NAfter 0.
+	// the ratio for hit ratio and conversion rate, the p95 in seconds for
+	// origin latency. A side without data is 0, with NBefore or NAfter 0.
 	Before  float64  `json:"before"`
 	After   float64  `json:"after"`
-	NBefore int      `json:"n_before"` // samples, or requests
+	NBefore int      `json:"n_before"` // samples, requests, page views or sessions
 	NAfter  int      `json:"n_after"`
 	Delta   float64  `json:"delta"`   // After - Before
 	PValue  *float64 `json:"p_value"` // the test's p-value, nil when no test ran
@@ -49,6 +55,9 @@ type Line struct {
 	// Why is one sentence a marketer can read, e.g. "LCP on / (mobile) got
 	// 420 ms slower (p75 2.1 s -> 2.5 s, p = 0.003)".
 	Why string `json:"why"`
+	// Source is where the figures come from: "" for this node's store,
+	// SourcePrometheus for every node's, read from Prometheus.
+	Source string `json:"source,omitempty"`
 }
 
 // Report is what release Release of Site did, compared with Previous.
@@ -94,10 +103,14 @@ type Thresholds struct {
 	// from histograms, so no test runs: worse by more than both.
 	OriginRel float64
 	OriginAbs time.Duration
+	// ConversionRel is a fall of a conversion rate relative to its rate
+	// before (0.1 is a tenth), with a two-proportion z-test.
+	ConversionRel float64
 }
 
 // DefaultThresholds are LCP, FCP and TTFB +10% and +100 ms, CLS +0.05, INP
-// and TBT +50 ms, hit ratio -5 points, origin p95 +25% and +50 ms.
+// and TBT +50 ms, hit ratio -5 points, origin p95 +25% and +50 ms,
+// conversion rate -10% of itself. Field CWV share the lab's thresholds.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
 		TimeRel: 0.10, TimeAbs: 100 * time.Millisecond,
@@ -105,12 +118,16 @@ func DefaultThresholds() Thresholds {
 		INPAbs: 50 * time.Millisecond, TBTAbs: 50 * time.Millisecond,
 		HitRatioAbs: 0.05,
 		OriginRel:   0.25, OriginAbs: 50 * time.Millisecond,
+		ConversionRel: 0.10,
 	}
 }
 
 // ReportOptions tune BuildReport. The zero value means the defaults.
 type ReportOptions struct {
-	MinSamples int     // lab samples per window and page/profile; 0 means DefaultMinSamples
+	// MinSamples is the fewest lab samples per window and page/profile,
+	// and the fewest field page views per window and device (or page
+	// group); 0 means DefaultMinSamples.
+	MinSamples int
 	Alpha      float64 // significance level of the tests; 0 means 0.05
 	// Thresholds; the zero value means DefaultThresholds().
 	Thresholds Thresholds
@@ -119,8 +136,17 @@ type ReportOptions struct {
 	// ratio verdict; 0 means DefaultMinRequests.
 	MinRequests int
 	// MinOriginRequests is the fewest origin requests per window for an
-	// origin p95 verdict; 0 means DefaultMinOriginRequests.
+	// origin p95 verdict; 0 means DefaultMinOriginRequests. A field p75
+	// read from Prometheus has no test either and needs as many page views.
 	MinOriginRequests int
+	// MinSessions is the fewest sessions per window for a conversion
+	// rate verdict; 0 means DefaultMinSessions.
+	MinSessions int
+	// Prometheus, when set, is where hit ratio, origin p95, field CWV
+	// and conversions come from, so a report covers every node that
+	// Prometheus scrapes; lab CWV still come from the store. Nil reads
+	// this node's store only.
+	Prometheus *PromSource
 }
 
 // Report defaults.
@@ -131,6 +157,9 @@ const (
 	DefaultAlpha             = 0.05
 	DefaultMinRequests       = 100
 	DefaultMinOriginRequests = 20 // a p95 needs at least 20 observations to mean anything
+	// DefaultMinSessions: a conversion rate of a few percent over fewer
+	// sessions is a handful of conversions.
+	DefaultMinSessions = 100
 )
 
 func (o ReportOptions) withDefaults() (ReportOptions, error) {
@@ -152,15 +181,19 @@ func (o ReportOptions) withDefaults() (ReportOptions, error) {
 	if o.MinOriginRequests == 0 {
 		o.MinOriginRequests = DefaultMinOriginRequests
 	}
+	if o.MinSessions == 0 {
+		o.MinSessions = DefaultMinSessions
+	}
 	var errs []error
-	if o.MinSamples < 0 || o.MinRequests < 0 || o.MinOriginRequests < 0 {
-		errs = append(errs, fmt.Errorf("minimums must be >= 0, got samples %d, requests %d, origin requests %d", o.MinSamples, o.MinRequests, o.MinOriginRequests))
+	if o.MinSamples < 0 || o.MinRequests < 0 || o.MinOriginRequests < 0 || o.MinSessions < 0 {
+		errs = append(errs, fmt.Errorf("minimums must be >= 0, got samples %d, requests %d, origin requests %d, sessions %d",
+			o.MinSamples, o.MinRequests, o.MinOriginRequests, o.MinSessions))
 	}
 	if !(o.Alpha > 0 && o.Alpha < 1) {
 		errs = append(errs, fmt.Errorf("alpha must be in (0, 1), got %v", o.Alpha))
 	}
 	t := o.Thresholds
-	for _, v := range []float64{t.TimeRel, float64(t.TimeAbs), t.CLSAbs, float64(t.INPAbs), float64(t.TBTAbs), t.HitRatioAbs, t.OriginRel, float64(t.OriginAbs)} {
+	for _, v := range []float64{t.TimeRel, float64(t.TimeAbs), t.CLSAbs, float64(t.INPAbs), float64(t.TBTAbs), t.HitRatioAbs, t.OriginRel, float64(t.OriginAbs), t.ConversionRel} {
 		if !(v >= 0) || math.IsInf(v, 0) {
 			errs = append(errs, fmt.Errorf("thresholds must be finite and >= 0, got %+v", t))
 			break
@@ -170,8 +203,9 @@ func (o ReportOptions) withDefaults() (ReportOptions, error) {
 }
 
 // BuildReport reports release releaseID of site (its latest when
-// releaseID is "") against the release before it, from the lab samples
-// and traffic minutes the store holds for both windows. It returns
+// releaseID is "") against the release before it, from the lab samples,
+// traffic minutes and field aggregates the store holds for both windows
+// (or, with o.Prometheus, from Prometheus for all but the lab). It returns
 // ErrNoRelease when the release is not recorded and ErrNoPredecessor when
 // it is the site's first.
 func (st *Store) BuildReport(site, releaseID string, o ReportOptions) (Report, error) {
@@ -207,20 +241,37 @@ func (st *Store) BuildReport(site, releaseID string, o ReportOptions) (Report, e
 	rep.Window.From, rep.Window.To = from, to
 	prevFrom := rep.Previous.At
 
-	// Edge traffic: hit ratio, origin latency, reasons not to cache.
-	before, err := st.trafficSum(site, prevFrom, from)
-	if err != nil {
-		return Report{}, fmt.Errorf("build report: %w", err)
+	// Edge traffic: hit ratio, origin latency, reasons not to cache; and
+	// field data, whose lines come after the lab's.
+	var field []Line
+	if o.Prometheus != nil {
+		pb, pa, err := o.Prometheus.promReport(site, prevFrom, from, to)
+		if err != nil {
+			return Report{}, fmt.Errorf("build report: %w", err)
+		}
+		rep.NewUncacheable = newReasons(pb.traffic, pa.traffic)
+		var edge []Line
+		edge, field = promLines(pb, pa, rep.NewUncacheable, o)
+		rep.Lines = append(rep.Lines, edge...)
+	} else {
+		before, err := st.trafficSum(site, prevFrom, from)
+		if err != nil {
+			return Report{}, fmt.Errorf("build report: %w", err)
+		}
+		after, err := st.trafficSum(site, from, to)
+		if err != nil {
+			return Report{}, fmt.Errorf("build report: %w", err)
+		}
+		rep.NewUncacheable = newReasons(before, after)
+		rep.Lines = append(rep.Lines, hitRatioLine(before, after, rep.NewUncacheable, o), originLine(before, after, o))
+		w := reportWindows{prevID: rep.Previous.ID, id: rep.Release.ID, prevFrom: prevFrom, from: from, to: to, open: rep.Open}
+		if field, err = st.fieldLines(site, w, o); err != nil {
+			return Report{}, fmt.Errorf("build report: %w", err)
+		}
 	}
-	after, err := st.trafficSum(site, from, to)
-	if err != nil {
-		return Report{}, fmt.Errorf("build report: %w", err)
-	}
-	rep.NewUncacheable = newReasons(before, after)
 	if rep.NewUncacheable == nil {
 		rep.NewUncacheable = []string{} // a list in JSON, never null
 	}
-	rep.Lines = append(rep.Lines, hitRatioLine(before, after, rep.NewUncacheable, o), originLine(before, after, o))
 
 	// Lab CWV per page and profile.
 	series, err := st.labSeries(site)
@@ -248,6 +299,7 @@ func (st *Store) BuildReport(site, releaseID string, o ReportOptions) (Report, e
 			rep.Lines = append(rep.Lines, l)
 		}
 	}
+	rep.Lines = append(rep.Lines, field...)
 	rep.Verdict, rep.Complete = overall(rep.Lines, rep.Open)
 	return rep, nil
 }
@@ -322,9 +374,16 @@ func originLine(before, after TrafficPoint, o ReportOptions) Line {
 	for _, n := range after.OriginBuckets {
 		na += n
 	}
-	l := Line{Metric: c.metric, NBefore: clampInt(nb), NAfter: clampInt(na)}
 	qb, okb := histogramQuantile(0.95, OriginBounds, before.OriginBuckets)
 	qa, oka := histogramQuantile(0.95, OriginBounds, after.OriginBuckets)
+	return c.quantiles(qb, okb, nb, qa, oka, na, o.MinOriginRequests, "origin requests")
+}
+
+// quantiles compares two quantiles read from histograms, of nb and na
+// observations: no test can run on them, so the thresholds alone decide,
+// once both sides have need observations (of what).
+func (c comparison) quantiles(qb float64, okb bool, nb uint64, qa float64, oka bool, na uint64, need int, what string) Line {
+	l := Line{Metric: c.metric, NBefore: clampInt(nb), NAfter: clampInt(na)}
 	if okb {
 		l.Before = qb
 	}
@@ -334,12 +393,12 @@ func originLine(before, after TrafficPoint, o ReportOptions) Line {
 	if okb && oka {
 		l.Delta = l.After - l.Before
 	}
-	if !okb || !oka || nb < uint64(o.MinOriginRequests) || na < uint64(o.MinOriginRequests) {
+	if !okb || !oka || nb < uint64(need) || na < uint64(need) {
 		l.Verdict = NotEnoughData
-		l.Why = c.notEnough(l, o.MinOriginRequests, "origin requests")
+		l.Why = c.notEnough(l, need, what)
 		return l
 	}
-	l.Verdict = c.judge(l.Before, l.After, true) // from histograms: no test, thresholds only
+	l.Verdict = c.judge(l.Before, l.After, true)
 	l.Why = c.why(l, "")
 	return l
 }
@@ -655,7 +714,11 @@ func (r Report) WriteTable(w io.Writer) error {
 	if r.Open {
 		to += ", still open"
 	}
-	fmt.Fprintf(&b, "Window: %s to %s\n\n", stamp(r.Window.From), to)
+	fmt.Fprintf(&b, "Window: %s to %s\n", stamp(r.Window.From), to)
+	if slices.ContainsFunc(r.Lines, func(l Line) bool { return l.Source == SourcePrometheus }) {
+		b.WriteString("Edge traffic and field data: every node, from Prometheus\n")
+	}
+	b.WriteString("\n")
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
@@ -684,7 +747,14 @@ func (r Report) WriteTable(w io.Writer) error {
 			p = strings.TrimPrefix(strings.TrimPrefix(formatP(*l.PValue), "p = "), "p ")
 		}
 		n := thousands(uint64(max(l.NBefore, 0))) + "/" + thousands(uint64(max(l.NAfter, 0)))
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Metric, dash(l.Page), dash(l.Profile), before, after, change, p, n, l.Verdict)
+		where := l.Page
+		switch {
+		case l.Goal != "":
+			where = "goal " + l.Goal
+		case l.Group != "":
+			where = l.Group + " pages"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Metric, dash(where), dash(l.Profile), before, after, change, p, n, l.Verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
