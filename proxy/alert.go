@@ -162,10 +162,14 @@ func (a *Alerter) send(ctx context.Context, site, status string, ratio, rps floa
 	if status == "resolved" {
 		item.EndsAt = now.UTC()
 	}
-	p := alertPayload{
+	a.post(ctx, alertPayload{
 		Version: "4", Status: status, Receiver: "edgevitals", Alerts: []alertItem{item}, Common: labels,
 		Text: fmt.Sprintf("[%s] %s", status, summary),
-	}
+	})
+}
+
+func (a *Alerter) post(ctx context.Context, p alertPayload) {
+	site, status := p.Common["site"], p.Status
 	body, err := json.Marshal(p)
 	if err != nil {
 		a.o.Logger.Error("encode alert", "err", err)
@@ -186,4 +190,14 @@ func (a *Alerter) send(ctx context.Context, site, status string, ratio, rps floa
 	if resp.StatusCode >= 300 {
 		a.o.Logger.Error("alert webhook refused", "site", site, "status", status, "code", resp.StatusCode)
 	}
+}
+
+// Send posts one notification in the webhook format of the hit-ratio alert:
+// for other alerts (a regressed release).
+func (a *Alerter) Send(ctx context.Context, labels map[string]string, status, summary, description string) {
+	now := a.o.Clock().UTC()
+	item := alertItem{Status: status, Labels: labels, StartsAt: now,
+		Annotations: map[string]string{"summary": summary, "description": description}}
+	a.post(ctx, alertPayload{Version: "4", Status: status, Receiver: "edgevitals", Alerts: []alertItem{item},
+		Common: labels, Text: fmt.Sprintf("[%s] %s", status, summary)})
 }

@@ -33,6 +33,9 @@ type ReleaseOptions struct {
 	Report     vitals.ReportOptions
 	Clock      func() time.Time
 	Logger     *slog.Logger
+	// Notify is called when the latest release of a site turns regressed
+	// (the built-in webhook); may be nil.
+	Notify func(site string, rep vitals.Report)
 }
 
 // Releases records each site's releases (from CI/CD through the admin API
@@ -44,9 +47,10 @@ type Releases struct {
 	proxy *Server
 	hook  *releaseHook
 
-	mu     sync.Mutex
-	recent map[string][]vitals.Release // per site, newest last, at most keepReleaseInfo
-	last   map[string]trafficCounts    // cumulative counts at the previous recording
+	mu        sync.Mutex
+	recent    map[string][]vitals.Release // per site, newest last, at most keepReleaseInfo
+	last      map[string]trafficCounts    // cumulative counts at the previous recording
+	regressed map[string]string           // site -> latest release id when its report regressed
 }
 
 // keepReleaseInfo bounds the release label of edgevitals_release_info.
@@ -67,7 +71,7 @@ func NewReleases(p *Server, o ReleaseOptions) (*Releases, error) {
 	if o.BurstDelay <= 0 {
 		o.BurstDelay = 2 * time.Minute
 	}
-	r := &Releases{o: o, proxy: p, recent: map[string][]vitals.Release{}, last: map[string]trafficCounts{}}
+	r := &Releases{o: o, proxy: p, recent: map[string][]vitals.Release{}, last: map[string]trafficCounts{}, regressed: map[string]string{}}
 	all, err := o.Store.Releases("")
 	if err != nil {
 		return nil, fmt.Errorf("releases: %w", err)
@@ -142,7 +146,9 @@ func (r *Releases) remember(rel vitals.Release) {
 }
 
 // writeInfo writes edgevitals_release_info{site,release} = start time in
-// unix seconds, for Grafana's release annotations.
+// unix seconds, for Grafana's release annotations, and
+// edgevitals_release_regressed{site,release} = 1 when the latest release's
+// report says regressed (0 otherwise), for the alert rule.
 func (r *Releases) writeInfo(w io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -154,6 +160,40 @@ func (r *Releases) writeInfo(w io.Writer) {
 	for _, s := range sites {
 		for _, rel := range r.recent[s] {
 			metrics.WriteGaugeFloat64(w, fmt.Sprintf(`edgevitals_release_info{site=%q,release=%q}`, s, rel.ID), float64(rel.At.Unix()))
+		}
+	}
+	for _, s := range sites {
+		list := r.recent[s]
+		latest := list[len(list)-1].ID
+		v := uint64(0)
+		if r.regressed[s] == latest {
+			v = 1
+		}
+		metrics.WriteGaugeUint64(w, fmt.Sprintf(`edgevitals_release_regressed{site=%q,release=%q}`, s, latest), v)
+	}
+}
+
+// CheckRegressions builds the report of each site's latest release and
+// notifies once when it turns regressed.
+func (r *Releases) CheckRegressions() {
+	o := r.o.Report
+	o.Now = r.o.Clock()
+	for _, st := range r.proxy.sites {
+		rep, err := r.o.Store.BuildReport(st.Name, "", o)
+		if err != nil {
+			continue // no release, or the first one: nothing to compare
+		}
+		r.mu.Lock()
+		was := r.regressed[st.Name]
+		now := rep.Verdict == vitals.Regressed
+		if now {
+			r.regressed[st.Name] = rep.Release.ID
+		} else if was == rep.Release.ID {
+			delete(r.regressed, st.Name)
+		}
+		r.mu.Unlock()
+		if now && was != rep.Release.ID && r.o.Notify != nil {
+			r.o.Notify(st.Name, rep)
 		}
 	}
 }
@@ -213,6 +253,7 @@ func (r *Releases) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			r.RecordTraffic()
+			r.CheckRegressions()
 		}
 	}
 }

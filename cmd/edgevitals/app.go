@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +38,7 @@ type app struct {
 	sampler  *vitals.Sampler // nil when no page is configured or Chromium is missing
 	releases *proxy.Releases
 	rum      *vitals.Collector // nil unless rum.enabled
+	alerter  *proxy.Alerter    // nil without alerts.webhook
 }
 
 // proxyOptions maps a validated config onto the proxy's typed options.
@@ -154,6 +156,29 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 	if a.sampler != nil {
 		ro.Sampler = a.sampler
 	}
+	a.alerter = a.proxy.NewAlerter(proxy.AlertOptions{
+		Webhook: cfg.Alerts.Webhook,
+		Below:   cfg.Alerts.HitRatioBelow,
+		For:     cfg.Alerts.For.D(),
+		MinRPS:  cfg.Alerts.MinRequestsPerSecond,
+		Logger:  log,
+	})
+	if al := a.alerter; al != nil {
+		ro.Notify = func(site string, rep vitals.Report) {
+			var metrics, why []string
+			for _, l := range rep.Lines {
+				if l.Verdict == vitals.Regressed {
+					metrics = append(metrics, l.Metric)
+					why = append(why, l.Why)
+				}
+			}
+			al.Send(context.Background(),
+				map[string]string{"alertname": "EdgevitalsReleaseRegressed", "site": site, "release": rep.Release.ID, "severity": "warning"},
+				"firing",
+				fmt.Sprintf("Release %s of %s regressed: %s", rep.Release.ID, site, strings.Join(metrics, ", ")),
+				strings.Join(why, "\n"))
+		}
+	}
 	if a.releases, err = proxy.NewReleases(a.proxy, ro); err != nil {
 		a.closeStores()
 		return nil, err
@@ -206,13 +231,7 @@ func (a *app) run(ctx context.Context) error {
 			}
 		})
 	}
-	if al := a.proxy.NewAlerter(proxy.AlertOptions{
-		Webhook: a.cfg.Alerts.Webhook,
-		Below:   a.cfg.Alerts.HitRatioBelow,
-		For:     a.cfg.Alerts.For.D(),
-		MinRPS:  a.cfg.Alerts.MinRequestsPerSecond,
-		Logger:  a.log,
-	}); al != nil {
+	if al := a.alerter; al != nil {
 		workers.Go(func() { al.Run(bg) }) //nolint:errcheck // Run returns nil when bg ends
 	}
 	a.admin.SetReady(true)

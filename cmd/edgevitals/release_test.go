@@ -32,7 +32,17 @@ func TestReleaseGuardrail(t *testing.T) {
 		fmt.Fprintf(w, "<html><head></head><body>%s</body></html>", r.URL.Path)
 	}))
 	defer origin.Close()
-	a := startTestAppWith(t, origin.URL, func(c *config.Config) { c.Sites[0].ReleaseHeader = "X-Release" })
+	hooks := make(chan map[string]any, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p map[string]any
+		json.NewDecoder(r.Body).Decode(&p)
+		hooks <- p
+	}))
+	defer receiver.Close()
+	a := startTestAppWith(t, origin.URL, func(c *config.Config) {
+		c.Sites[0].ReleaseHeader = "X-Release"
+		c.Alerts.Webhook = receiver.URL
+	})
 	proxyURL := "http://" + a.proxyLn.Addr().String()
 	admin := "http://" + a.adminLn.Addr().String()
 	t.Setenv("EDGEVITALS_ADMIN_TOKEN", "e2e-token")
@@ -97,6 +107,20 @@ func TestReleaseGuardrail(t *testing.T) {
 			rep.Verdict, rep.Previous.ID, rep.NewUncacheable)
 	}
 
+	// The built-in alert says so once, and the metric for the Prometheus rule is set.
+	a.releases.CheckRegressions()
+	a.releases.CheckRegressions()
+	select {
+	case p := <-hooks:
+		if labels, _ := p["commonLabels"].(map[string]any); labels["alertname"] != "EdgevitalsReleaseRegressed" || labels["release"] != "v2" {
+			t.Errorf("webhook payload labels = %v", labels)
+		}
+	default:
+		t.Error("no webhook for the regressed release")
+	}
+	if len(hooks) != 0 {
+		t.Errorf("%d more webhooks for the same regression", len(hooks))
+	}
 	// Grafana's release annotations read edgevitals_release_info.
 	resp, err := http.Get(admin + "/metrics")
 	if err != nil {
@@ -108,6 +132,9 @@ func TestReleaseGuardrail(t *testing.T) {
 		if !bytes.Contains(body, []byte(`edgevitals_release_info{site="blog",release="`+id+`"}`)) {
 			t.Errorf("no edgevitals_release_info for %s", id)
 		}
+	}
+	if !bytes.Contains(body, []byte(`edgevitals_release_regressed{site="blog",release="v2"} 1`)) {
+		t.Error(`edgevitals_release_regressed{site="blog",release="v2"} is not 1`)
 	}
 	// The API refuses unauthenticated writes.
 	r, err := http.Post(admin+"/api/releases", "application/json", strings.NewReader(`{"site":"blog","id":"v3"}`))
