@@ -404,8 +404,8 @@ func TestBreakerOpensThenProbesBack(t *testing.T) {
 	if r := h.get("/p12/"); r.Status != 200 {
 		t.Fatalf("probe after recovery = %d %q, want 200", r.Status, r.Body)
 	}
-	if st := h.originStates()[0]; st.Circuit != "closed" || !st.Up {
-		t.Fatalf("after a good probe = %+v, want closed and up", st)
+	if st := h.originStates()[0]; st.Circuit != "closed" || !st.Up || st.Reason != "" {
+		t.Fatalf("after a good probe = %+v, want closed and up, with no reason", st)
 	}
 	for i := range 5 {
 		if r := h.get(fmt.Sprintf("/q%d/", i)); r.Status != 200 {

@@ -32,7 +32,7 @@ type OriginState struct {
 	Health   string    `json:"health"`            // "up", "down", or "unchecked" without health_path
 	Failures int       `json:"failures"`          // consecutive failed requests while closed
 	RetryAt  time.Time `json:"retry_at,omitzero"` // open: when a probe request may go
-	Reason   string    `json:"reason,omitempty"`  // the last failure, short: "origin refused connection"
+	Reason   string    `json:"reason,omitempty"`  // why it is failing, short: "origin refused connection"
 	Checked  time.Time `json:"checked,omitzero"`  // time of the last health check
 }
 
@@ -176,7 +176,9 @@ func (o *origin) state() OriginState {
 		Circuit:  b.state.String(),
 		Health:   healthNames[h],
 		Failures: b.fails,
-		Reason:   b.why,
+	}
+	if b.state != circuitClosed || b.fails > 0 {
+		s.Reason = b.why // an origin that recovered shows no old failure
 	}
 	if b.state == circuitOpen {
 		s.RetryAt = b.until
