@@ -179,7 +179,7 @@ func (ps *PromSource) window(ctx context.Context, site string, from, to time.Tim
 		return w, nil
 	}
 	sel := "{site=" + strconv.Quote(site) + "}"
-	rng := "[" + strconv.FormatInt(int64(math.Ceil(to.Sub(from).Seconds())), 10) + "s]"
+	rng := "[" + promDuration(to.Sub(from)) + "]"
 	q := func(expr string) ([]promSample, error) { return ps.query(ctx, expr, to) }
 	inc := func(metric string) string { return "increase(" + metric + sel + rng + ")" }
 
@@ -266,7 +266,17 @@ func (ps *PromSource) window(ctx context.Context, site string, from, to time.Tim
 	return w, nil
 }
 
-// scalar is the value of an expression that yields at most one series;
+// promDuration writes d for a range selector, in seconds when they are
+// whole, else in milliseconds (rounded up), so the range is the window.
+func promDuration(d time.Duration) string {
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	if ms%1000 == 0 {
+		return strconv.FormatInt(int64(ms/1000), 10) + "s"
+	}
+	return strconv.FormatInt(int64(ms), 10) + "ms"
+}
+
+// promScalar is the value of an expression that yields at most one series;
 // false when it yields none, or NaN (a histogram without observations).
 func promScalar(q func(string) ([]promSample, error), expr string) (float64, bool, error) {
 	res, err := q(expr)
@@ -291,10 +301,13 @@ func promSum(q func(string) ([]promSample, error), expr string) (uint64, error) 
 // promCount rounds an increase() to a count: Prometheus extrapolates to
 // the window's edges, so counts of events come back fractional.
 func promCount(v float64) uint64 {
-	if !(v > 0) || math.IsInf(v, 0) {
+	switch {
+	case !(v > 0) || math.IsInf(v, 0):
 		return 0
+	case v >= math.MaxInt64:
+		return math.MaxInt64
 	}
-	return uint64(math.Round(min(v, math.MaxInt64)))
+	return uint64(math.Round(v))
 }
 
 // promLines are the lines of a report that come from Prometheus: hit
