@@ -114,7 +114,6 @@ type dashDetail struct {
 	Latest, First      bool
 	Verdict, Class     string
 	State, Window      string
-	Problem            string
 	Lines              []dashLine
 	Reasons            []dashReason
 }
@@ -195,10 +194,7 @@ func (r *Releases) dashboard(site, releaseID, hoursArg string) (dashPage, int) {
 	oldest := max(0, len(all)-dashMaxReleases)
 	page.Older = oldest
 	for i := len(all) - 1; i >= oldest; i-- {
-		row, rep, err := r.dashRelease(all, i, opt)
-		if err != nil {
-			return fail("report", err)
-		}
+		row, rep := r.dashRelease(all, i, opt)
 		row.Selected = i == sel
 		row.Href = dashHref(site, all[i].ID, page.Hours)
 		page.Releases = append(page.Releases, row)
@@ -207,10 +203,7 @@ func (r *Releases) dashboard(site, releaseID, hoursArg string) (dashPage, int) {
 		}
 	}
 	if sel >= 0 && sel < oldest { // an old release asked for by id
-		row, rep, err := r.dashRelease(all, sel, opt)
-		if err != nil {
-			return fail("report", err)
-		}
+		row, rep := r.dashRelease(all, sel, opt)
 		page.Detail = dashDetailOf(all[sel], rep, row, false)
 	}
 
@@ -230,17 +223,21 @@ func (r *Releases) dashboard(site, releaseID, hoursArg string) (dashPage, int) {
 }
 
 // dashRelease builds the list row of release i, with its report against
-// the release before it (nil for the first release).
-func (r *Releases) dashRelease(all []vitals.Release, i int, opt vitals.ReportOptions) (dashRelease, *vitals.Report, error) {
+// the release before it: nil for the first release, and when the report
+// could not be built (the row says so, the log says why, and the rest of
+// the page still shows).
+func (r *Releases) dashRelease(all []vitals.Release, i int, opt vitals.ReportOptions) (dashRelease, *vitals.Report) {
 	rel := all[i]
 	row := dashRelease{ID: rel.ID, At: dashStamp(rel.At), Source: rel.Source, Note: rel.Note, at: rel.At}
 	if i == 0 {
 		row.Verdict, row.Class, row.State = "first release", "v-first", "nothing before it to compare with"
-		return row, nil, nil
+		return row, nil
 	}
 	rep, err := r.o.Store.BuildReport(rel.Site, rel.ID, opt)
 	if err != nil {
-		return row, nil, err
+		r.o.Logger.Error("dashboard: build report", "site", rel.Site, "release", rel.ID, "err", err)
+		row.Verdict, row.Class, row.State = "no report", "v-error", "the report could not be built; the log has the details"
+		return row, nil
 	}
 	row.Verdict, row.Class = string(rep.Verdict), dashClass(rep.Verdict)
 	row.State = dashState(rep)
@@ -253,13 +250,13 @@ func (r *Releases) dashRelease(all []vitals.Release, i int, opt vitals.ReportOpt
 			row.Regressed = append(row.Regressed, what)
 		}
 	}
-	return row, &rep, nil
+	return row, &rep
 }
 
 func dashDetailOf(rel vitals.Release, rep *vitals.Report, row dashRelease, latest bool) *dashDetail {
 	d := &dashDetail{ID: rel.ID, Note: rel.Note, Latest: latest, Verdict: row.Verdict, Class: row.Class, State: row.State}
 	if rep == nil {
-		d.First = true
+		d.First = row.Class == "v-first"
 		return d
 	}
 	d.Previous = rep.Previous.ID

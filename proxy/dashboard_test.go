@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -35,6 +37,11 @@ type dashFixture struct {
 }
 
 func newDashFixture(tb testing.TB, admin AdminOptions, sites ...string) *dashFixture {
+	tb.Helper()
+	return newDashFixtureWith(tb, admin, vitals.ReportOptions{}, sites...)
+}
+
+func newDashFixtureWith(tb testing.TB, admin AdminOptions, report vitals.ReportOptions, sites ...string) *dashFixture {
 	tb.Helper()
 	if len(sites) == 0 {
 		sites = []string{"blog"}
@@ -71,7 +78,7 @@ func newDashFixture(tb testing.TB, admin AdminOptions, sites ...string) *dashFix
 		}
 	})
 	f := &dashFixture{store: st, now: time.Date(2026, 3, 10, 15, 37, 0, 0, time.UTC)}
-	f.releases, err = NewReleases(p, ReleaseOptions{Store: st, Clock: func() time.Time { return f.now }})
+	f.releases, err = NewReleases(p, ReleaseOptions{Store: st, Report: report, Clock: func() time.Time { return f.now }})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -291,6 +298,22 @@ func TestDashboardEmptyStore(t *testing.T) {
 	}
 	if strings.Contains(body, "<svg") {
 		t.Errorf("empty dashboard draws a chart")
+	}
+}
+
+func TestDashboardReportError(t *testing.T) {
+	// Options no report accepts: every report fails, the page still shows.
+	f := newDashFixtureWith(t, AdminOptions{Loopback: true}, vitals.ReportOptions{Alpha: 2})
+	f.addRelease(t, "r1", "", f.now.Add(-2*time.Hour))
+	f.addRelease(t, "r2", "", f.now.Add(-time.Hour))
+	status, body := f.get(t, "/")
+	if status != fasthttp.StatusOK {
+		t.Fatalf("GET / = %d, want 200", status)
+	}
+	for _, s := range []string{`badge v-error">no report`, `badge v-first">first release`, "could not be built"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("GET / lacks %q", s)
+		}
 	}
 }
 
@@ -625,6 +648,22 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("screenshot: %v", err)
 	}
 	keepScreenshot(t, "dashboard-regressed.png", png)
+
+	// The same page for a user whose system is in dark mode.
+	err = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("emulate dark mode: %v", err)
+	}
+	png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	keepScreenshot(t, "dashboard-dark.png", png)
 
 	if title != "Releases" {
 		t.Errorf("releases heading = %q, want %q", title, "Releases")
