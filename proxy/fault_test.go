@@ -307,19 +307,14 @@ func TestStaleServedThroughOriginFaults(t *testing.T) {
 	tests := []struct {
 		name  string
 		fault fault
-		gap   string // a known gap, skipped until fixed where it lives
 	}{
 		{name: "503 storm", fault: fault503},
 		{name: "garbage", fault: faultGarbage},
 		{name: "hang", fault: faultHang},
-		{name: "reset mid-body", fault: faultReset,
-			gap: "fetch (pipeline.go) answers 502 when the body read fails instead of falling back to the stale copy"},
+		{name: "reset mid-body", fault: faultReset},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.gap != "" {
-				t.Skip("known gap: " + tc.gap)
-			}
 			fo := newFaultOrigin(t)
 			h := newFaultHarness(t, []string{fo.url}, nil)
 			if r := h.get("/news/"); r.Status != 200 || r.Body != "page /news/" {

@@ -199,12 +199,21 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, st *site, resp *fasthttp.Respon
 	}
 	out.SetStatusCode(resp.StatusCode())
 	conn := connectionTokens(resp.Header.PeekAll("Connection"))
+	dated := false
 	for k, v := range resp.Header.All() {
 		if clientHeaderSkip(k, s.opt.DebugHeaders) || bytes.EqualFold(k, []byte("Content-Length")) ||
 			isHopByHop(k) || listed(conn, k) {
 			continue
 		}
+		if len(k) == 4 && bytes.EqualFold(k, []byte("Date")) {
+			setDate(&out.Header, v) // the origin's
+			dated = true
+			continue
+		}
 		out.Header.AddBytesKV(k, v)
+	}
+	if !dated {
+		stampDate(&out.Header)
 	}
 	out.Header.Add("Via", "1.1 edgevitals")
 	s.addCacheStatus(&out.Header, cs)

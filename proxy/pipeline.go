@@ -233,7 +233,11 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	}
 	body, complete, err := readBody(resp, st.Defaults.MaxObjectBytes)
 	if err != nil {
+		// The origin failed mid-body: like no answer at all.
 		closeResponse(resp)
+		if stale != nil && stale.State(respTime) != cache.Expired {
+			return fetchResult{entry: stale, err: err}
+		}
 		return fetchResult{err: err}
 	}
 	if !complete {
@@ -444,12 +448,21 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	out := &ctx.Response
 	out.SetStatusCode(e.Status)
 	debug := s.opt.DebugHeaders
+	dated := false
 	for i := range e.Header {
 		f := &e.Header[i]
 		if clientHeaderSkip(f.Name, debug) {
 			continue
 		}
+		if len(f.Name) == 4 && bytes.EqualFold(f.Name, []byte("Date")) {
+			setDate(&out.Header, f.Value)
+			dated = true
+			continue
+		}
 		out.Header.AddBytesKV(f.Name, f.Value)
+	}
+	if !dated {
+		stampDate(&out.Header)
 	}
 	var buf [160]byte
 	age := int64(e.Age(now) / time.Second)

@@ -58,6 +58,7 @@ func (s *Server) purge(ctx *fasthttp.RequestCtx, st *site) {
 		return
 	}
 	failed := s.opt.Peers.Fanout(context.Background(), req)
+	stampDate(&ctx.Response.Header)
 	writeJSON(ctx, fasthttp.StatusOK, PurgeResponse{Purged: n, FailedPeers: failed})
 }
 

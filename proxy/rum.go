@@ -59,6 +59,7 @@ func (s *Server) addServerTiming(h *fasthttp.ResponseHeader, st *site, cs cacheS
 // serveReserved answers the reserved paths: the field script and beacons.
 // Nothing under /__edgevitals/ reaches the origin.
 func (s *Server) serveReserved(ctx *fasthttp.RequestCtx, st *site, path []byte) {
+	stampDate(&ctx.Response.Header)
 	c := s.opt.RUM
 	switch {
 	case c == nil:

@@ -145,6 +145,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.registerMetrics(o.Metrics)
+	s.registerOriginMetrics()
 	s.srv = &fasthttp.Server{
 		Handler:               s.Handler,
 		Name:                  "edgevitals",

@@ -64,6 +64,8 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 				ConnectTimeout: s.OriginConnectTimeout.D(),
 				MaxConns:       s.OriginMaxConns,
 				MaxBodyBytes:   int64(cfg.Cache.MaxObjectBytes),
+				HealthPath:     s.HealthPath,
+				HealthInterval: s.HealthInterval.D(),
 			},
 		})
 	}
@@ -142,6 +144,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		Logger:   log,
 		Version:  version,
 	})
+	a.admin.AddCheck(a.proxy.OriginCheck)
 	a.admin.AddCheck(a.sampler.Status)
 	ro := proxy.ReleaseOptions{
 		Store:   a.vstore,
@@ -223,7 +226,8 @@ func (a *app) run(ctx context.Context) error {
 		})
 	}
 	workers.Go(func() { a.prune(bg) })
-	workers.Go(func() { a.releases.Run(bg) }) //nolint:errcheck // Run returns nil when bg ends
+	workers.Go(func() { a.proxy.RunHealthChecks(bg) }) //nolint:errcheck // returns nil when bg ends
+	workers.Go(func() { a.releases.Run(bg) })          //nolint:errcheck // Run returns nil when bg ends
 	if a.rum != nil {
 		workers.Go(func() {
 			if err := a.rum.Run(bg); err != nil {
@@ -248,6 +252,7 @@ func (a *app) run(ctx context.Context) error {
 	if e := a.proxy.Shutdown(sctx); e != nil && !errors.Is(e, context.Canceled) {
 		a.log.Warn("proxy shutdown", "err", e)
 	}
+	a.proxy.CloseIdleOriginConns()
 	if e := a.adminSrv.ShutdownWithContext(sctx); e != nil {
 		a.log.Warn("admin shutdown", "err", e)
 	}
