@@ -33,6 +33,10 @@ fi
 echo "== go vet"
 go vet ./...
 
+# Screenshots the browser tests take (the admin dashboard) are kept here.
+export EDGEVITALS_ARTIFACTS="${EDGEVITALS_ARTIFACTS:-$PWD/.artifacts}"
+mkdir -p "$EDGEVITALS_ARTIFACTS"
+
 echo "== go test -race"
 # -p 1: one package at a time. The lab sampler's ground-truth tests time a
 # real Chromium to tens of milliseconds; another package's Chromium or

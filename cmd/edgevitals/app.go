@@ -187,6 +187,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.releases.Register(a.admin)
+	a.releases.RegisterDashboard(a.admin)
 	a.adminSrv = &fasthttp.Server{
 		Handler:               a.admin.Handler,
 		Name:                  "edgevitals-admin",
