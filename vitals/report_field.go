@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -141,6 +142,11 @@ func (st *Store) fieldLines(site string, w reportWindows, o ReportOptions) ([]Li
 			sides[i].add(a)
 		}
 	}
+	return fieldLinesOf(sides, o), nil
+}
+
+// fieldLinesOf are the field lines of a report's two windows' field data.
+func fieldLinesOf(sides [2]*fieldSide, o ReportOptions) []Line {
 	var lines []Line
 	for _, dev := range reportDevices {
 		for _, m := range fieldMetrics {
@@ -155,28 +161,44 @@ func (st *Store) fieldLines(site string, w reportWindows, o ReportOptions) ([]Li
 	}
 	// Page groups only where both windows have enough beacons to judge, so
 	// a report does not fill up with groups too small to say anything; and
-	// only when there are several, else they repeat the lines above.
+	// only when there are several, else they repeat the lines above. A
+	// metric tested in k groups is tested at Alpha/k (Bonferroni): the
+	// drill-down must not multiply false alarms, which would turn the
+	// report's verdict.
 	groups := map[string]bool{}
 	for _, s := range sides {
 		for k := range s.group {
 			groups[k[0]] = true
 		}
 	}
+	type groupLine struct {
+		g      string
+		hb, ha FieldHistogram
+	}
 	if len(groups) > 1 {
-		for _, g := range slices.Sorted(maps.Keys(groups)) {
-			for _, dev := range reportDevices {
-				k := [2]string{g, dev}
-				for _, m := range fieldMetrics {
+		var byGroup []Line
+		for _, dev := range reportDevices {
+			for _, m := range fieldMetrics {
+				var tested []groupLine
+				for _, g := range slices.Sorted(maps.Keys(groups)) {
+					k := [2]string{g, dev}
 					hb, ha := histogramOf(m, sides[0].group, k), histogramOf(m, sides[1].group, k)
-					if hb.Count() < int64(o.MinSamples) || ha.Count() < int64(o.MinSamples) {
-						continue
+					if hb.Count() >= int64(o.MinSamples) && ha.Count() >= int64(o.MinSamples) {
+						tested = append(tested, groupLine{g, hb, ha})
 					}
-					l := m.comparison(dev, g, o.Thresholds).histograms(hb, ha, m.scale, o)
-					l.Group, l.Profile = g, dev
-					lines = append(lines, l)
+				}
+				og := o
+				og.Alpha = o.Alpha / float64(max(len(tested), 1))
+				for _, t := range tested {
+					l := m.comparison(dev, t.g, o.Thresholds).histograms(t.hb, t.ha, m.scale, og)
+					l.Group, l.Profile = t.g, dev
+					byGroup = append(byGroup, l)
 				}
 			}
 		}
+		// In the order of a report: by group, then device and metric.
+		slices.SortStableFunc(byGroup, func(a, b Line) int { return strings.Compare(a.Group, b.Group) })
+		lines = append(lines, byGroup...)
 	}
 	goals := map[string]bool{}
 	for _, s := range sides {
@@ -188,7 +210,7 @@ func (st *Store) fieldLines(site string, w reportWindows, o ReportOptions) ([]Li
 		lines = append(lines, conversionLine(g, count(sides[0].conversions[g]), count(sides[0].sessions),
 			count(sides[1].conversions[g]), count(sides[1].sessions), o))
 	}
-	return lines, nil
+	return lines
 }
 
 func count(n int64) uint64 { return uint64(max(n, 0)) }

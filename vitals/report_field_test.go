@@ -355,3 +355,42 @@ func TestFieldVerdictRates(t *testing.T) {
 		})
 	}
 }
+
+// TestFieldGroupFalseAlarms: five page groups that did not change at all
+// raise a false regression of one metric on one device in at most 5% of
+// reports, not in five times as many: each group is tested at Alpha/5.
+func TestFieldGroupFalseAlarms(t *testing.T) {
+	o, err := ReportOptions{Now: reportStart}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	groups := []string{"a", "b", "c", "d", "e"}
+	const trials = 400
+	alarms := 0
+	for range trials {
+		sides := [2]*fieldSide{newFieldSide(), newFieldSide()}
+		for _, s := range sides {
+			for _, g := range groups {
+				a := FieldAggregate{Group: g, Device: "mobile"}
+				for range 30 {
+					a.LCP.Add(2500 * math.Exp(0.6*r.NormFloat64()))
+				}
+				s.add(a)
+			}
+		}
+		lines := fieldLinesOf(sides, o)
+		if len(lines) != 1+len(groups) {
+			t.Fatalf("%d lines, want one for mobile and one per group", len(lines))
+		}
+		for _, l := range lines {
+			if l.Group != "" && l.Verdict == Regressed {
+				alarms++
+				break
+			}
+		}
+	}
+	if share := float64(alarms) / trials; share > 0.05 {
+		t.Errorf("a group regressed in %.1f%% of %d reports of unchanged pages, want at most 5%%", 100*share, trials)
+	}
+}
