@@ -207,20 +207,20 @@ func fieldLinesOf(sides [2]*fieldSide, o ReportOptions) []Line {
 		}
 	}
 	for _, g := range slices.Sorted(maps.Keys(goals)) {
-		lines = append(lines, conversionLine(g, count(sides[0].conversions[g]), count(sides[0].sessions),
-			count(sides[1].conversions[g]), count(sides[1].sessions), o))
+		lines = append(lines, conversionLine(g, nonNegative(sides[0].conversions[g]), nonNegative(sides[0].sessions),
+			nonNegative(sides[1].conversions[g]), nonNegative(sides[1].sessions), o))
 	}
 	return lines
 }
 
-func count(n int64) uint64 { return uint64(max(n, 0)) }
+func nonNegative(n int64) uint64 { return uint64(max(n, 0)) }
 
 // histograms compares the p75 of two field histograms (of values in the
 // aggregate's unit; scale converts them to the line's) with a Mann-Whitney
 // U test over their buckets.
 func (c comparison) histograms(before, after FieldHistogram, scale float64, o ReportOptions) Line {
 	nb, na := before.Count(), after.Count()
-	l := Line{Metric: c.metric, NBefore: clampInt(count(nb)), NAfter: clampInt(count(na))}
+	l := Line{Metric: c.metric, NBefore: clampInt(nonNegative(nb)), NAfter: clampInt(nonNegative(na))}
 	qb, okb := before.Quantile(0.75)
 	qa, oka := after.Quantile(0.75)
 	l.Before, l.After = qb*scale, qa*scale
