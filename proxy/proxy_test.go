@@ -473,3 +473,29 @@ func TestResponseHopByHopAndDate(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheDeceptionAndVaryCookie: a victim's cookie that is not a session
+// cookie of the preset never reaches the origin on a cacheable request, so a
+// path-confusion URL (/account.php/style.css) stores the anonymous page, and
+// a Vary: Cookie response cannot carry one visitor's page to another.
+func TestCacheDeceptionAndVaryCookie(t *testing.T) {
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Cookie")
+		who := "anonymous"
+		if c, err := r.Cookie("sessionid"); err == nil {
+			who = "account of " + c.Value
+		}
+		fmt.Fprint(w, who)
+	})
+	victim := h.get("/account.php/style.css", "Cookie: sessionid=VICTIM")
+	attacker := h.get("/account.php/style.css")
+	for _, r := range []response{victim, attacker} {
+		if strings.Contains(r.Body, "VICTIM") {
+			t.Fatalf("the victim's page was stored and served: %q", r.Body)
+		}
+	}
+	if got := h.lastSeen().Header.Get("Cookie"); got != "" {
+		t.Errorf("origin got Cookie %q on a cacheable request", got)
+	}
+}
