@@ -156,6 +156,10 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 			Thresholds: vitals.DefaultThresholds(),
 		},
 	}
+	if u := cfg.Report.PrometheusURL; u != "" {
+		// Fleet: edge traffic and field data for reports come from every node.
+		ro.Report.Prometheus = vitals.NewPromSource(u, nil)
+	}
 	if a.sampler != nil {
 		ro.Sampler = a.sampler
 	}
