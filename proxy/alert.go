@@ -29,7 +29,7 @@ type AlertOptions struct {
 // `for:` and a traffic floor (so a quiet night does not page anyone).
 type Alerter struct {
 	o     AlertOptions
-	sites []*site
+	proxy *Server
 	mu    sync.Mutex
 	state map[string]*alertState
 }
@@ -57,7 +57,7 @@ func (s *Server) NewAlerter(o AlertOptions) *Alerter {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Alerter{o: o, sites: s.sites, state: map[string]*alertState{}}
+	return &Alerter{o: o, proxy: s, state: map[string]*alertState{}}
 }
 
 // Run evaluates every Interval until ctx ends.
@@ -78,7 +78,7 @@ func (a *Alerter) Run(ctx context.Context) error {
 // webhook are logged; the alert state still moves (the next change is sent).
 func (a *Alerter) Evaluate(ctx context.Context) {
 	now := a.o.Clock()
-	for _, st := range a.sites {
+	for _, st := range a.proxy.sitesNow() {
 		hits, total := st.metrics.ratio.counts()
 		window := st.metrics.ratio.window.Seconds()
 		rps := float64(total) / window

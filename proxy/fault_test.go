@@ -218,7 +218,7 @@ func (h *harness) tryGet(path string) (response, error) {
 
 func (h *harness) pool() *originPool {
 	h.t.Helper()
-	return h.proxy.sites[0].pool
+	return h.proxy.sitesNow()[0].pool
 }
 
 func (h *harness) originStates() []OriginState {

@@ -39,8 +39,8 @@ type OriginState struct {
 // OriginHealth returns the state of every origin, by site name, in the
 // order of the configuration.
 func (s *Server) OriginHealth() map[string][]OriginState {
-	out := make(map[string][]OriginState, len(s.sites))
-	for _, st := range s.sites {
+	out := make(map[string][]OriginState, len(s.sitesNow()))
+	for _, st := range s.sitesNow() {
 		out[st.Name] = st.pool.states()
 	}
 	return out
@@ -50,7 +50,7 @@ func (s *Server) OriginHealth() map[string][]OriginState {
 // that takes requests, and says which.
 func (s *Server) OriginCheck() (ok bool, detail string) {
 	var down []string
-	for _, st := range s.sites {
+	for _, st := range s.sitesNow() {
 		if !st.pool.anyUp() {
 			down = append(down, st.Name)
 		}
@@ -69,7 +69,7 @@ func (s *Server) OriginCheck() (ok bool, detail string) {
 func (s *Server) RunHealthChecks(ctx context.Context) error {
 	s.registerOriginMetrics()
 	var wg sync.WaitGroup
-	for _, st := range s.sites {
+	for _, st := range s.sitesNow() {
 		p := st.pool
 		if p.healthPath == "" {
 			continue
@@ -87,7 +87,7 @@ func (s *Server) RunHealthChecks(ctx context.Context) error {
 // CloseIdleOriginConns closes origin connections waiting for reuse, for a
 // tidy shutdown after the proxy has drained.
 func (s *Server) CloseIdleOriginConns() {
-	for _, st := range s.sites {
+	for _, st := range s.sitesNow() {
 		st.pool.closeIdle()
 	}
 }

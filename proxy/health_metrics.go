@@ -9,7 +9,7 @@ import "fmt"
 // nothing, so both New and RunHealthChecks may.
 func (s *Server) registerOriginMetrics() {
 	set := s.opt.Metrics
-	for _, st := range s.sites {
+	for _, st := range s.sitesNow() {
 		if st.pool.registered.Swap(true) {
 			continue
 		}

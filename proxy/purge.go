@@ -151,7 +151,7 @@ func (s *Server) Purge(req PurgeRequest) (int, error) {
 	}
 	var st *site
 	if req.Site != "" {
-		for _, x := range s.sites {
+		for _, x := range s.sitesNow() {
 			if x.Name == req.Site {
 				st = x
 			}

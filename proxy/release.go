@@ -178,7 +178,7 @@ func (r *Releases) writeInfo(w io.Writer) {
 func (r *Releases) CheckRegressions() {
 	o := r.o.Report
 	o.Now = r.o.Clock()
-	for _, st := range r.proxy.sites {
+	for _, st := range r.proxy.sitesNow() {
 		rep, err := r.o.Store.BuildReport(st.Name, "", o)
 		if err != nil {
 			continue // no release, or the first one: nothing to compare
@@ -210,7 +210,7 @@ type trafficCounts struct {
 // RecordTraffic stores one point per site: what happened since the last call.
 func (r *Releases) RecordTraffic() {
 	now := r.o.Clock()
-	for _, st := range r.proxy.sites {
+	for _, st := range r.proxy.sitesNow() {
 		cur := st.metrics.counts()
 		r.mu.Lock()
 		prev, seen := r.last[st.Name]
@@ -326,11 +326,11 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	site := string(ctx.QueryArgs().Peek("site"))
 	id := string(ctx.QueryArgs().Peek("release"))
 	if site == "" {
-		if len(r.proxy.sites) != 1 {
+		if len(r.proxy.sitesNow()) != 1 {
 			jsonError(ctx, fasthttp.StatusBadRequest, "site is required when more than one site is configured")
 			return
 		}
-		site = r.proxy.sites[0].Name
+		site = r.proxy.sitesNow()[0].Name
 	}
 	if !r.proxy.hasSite(site) {
 		jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("unknown site %q", site))
@@ -361,7 +361,7 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) hasSite(name string) bool {
-	for _, st := range s.sites {
+	for _, st := range s.sitesNow() {
 		if st.Name == name {
 			return true
 		}

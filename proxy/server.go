@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,9 +67,7 @@ type Server struct {
 	opt     Options
 	clock   func() time.Time
 	log     *slog.Logger
-	hosts   map[string]*site
-	any     *site // the "*" site, or nil
-	sites   []*site
+	rt      atomic.Pointer[routes] // swapped whole by Reload
 	srv     *fasthttp.Server
 	store   *cache.Store
 	keyer   *cache.Keyer
@@ -78,6 +78,106 @@ type Server struct {
 	onRelease  atomic.Pointer[releaseHook] // set by NewReleases
 	bg         sync.WaitGroup              // background refreshes, waited for at shutdown
 	refreshing sync.Map                    // keys with a background refresh starting or running
+}
+
+// routes are the sites and the hosts they answer for. A reload builds new
+// routes and swaps them in whole; requests in flight keep the site they had.
+type routes struct {
+	hosts map[string]*site
+	any   *site // the "*" site, or nil
+	sites []*site
+}
+
+// sitesNow returns the current sites.
+func (s *Server) sitesNow() []*site { return s.rt.Load().sites }
+
+// buildRoutes makes routes for sites. Sites of old with the same name keep
+// their metrics, their last release and, when their origins are unchanged,
+// their origin pool (connections and circuit state).
+func (s *Server) buildRoutes(sites []Site, old *routes) (*routes, error) {
+	rt := &routes{hosts: map[string]*site{}}
+	prev := map[string]*site{}
+	if old != nil {
+		for _, st := range old.sites {
+			prev[st.Name] = st
+		}
+	}
+	var errs []error
+	names := map[string]bool{}
+	for _, cfg := range sites {
+		if names[cfg.Name] {
+			errs = append(errs, fmt.Errorf("site %q: name used twice", cfg.Name))
+			continue
+		}
+		names[cfg.Name] = true
+		st := &site{Site: cfg}
+		var err error
+		if st.rules, err = newRules(cfg.Preset, cfg.BypassCookies, cfg.BypassPaths); err != nil {
+			errs = append(errs, fmt.Errorf("site %q: %w", cfg.Name, err))
+			continue
+		}
+		if p := prev[cfg.Name]; p != nil && slices.Equal(p.Origins, cfg.Origins) && sameOriginOptions(p.Origin, cfg.Origin) {
+			st.pool = p.pool
+		} else if st.pool, err = newOriginPool(cfg.Origins, cfg.Origin); err != nil {
+			errs = append(errs, fmt.Errorf("site %q: %w", cfg.Name, err))
+			continue
+		}
+		for _, h := range cfg.Hosts {
+			h = strings.ToLower(h)
+			if h == "*" {
+				if rt.any != nil {
+					errs = append(errs, fmt.Errorf("site %q: host \"*\" is already taken by site %q", cfg.Name, rt.any.Name))
+				}
+				rt.any = st
+				continue
+			}
+			if other, dup := rt.hosts[h]; dup {
+				errs = append(errs, fmt.Errorf("site %q: host %q is already taken by site %q", cfg.Name, h, other.Name))
+			}
+			rt.hosts[h] = st
+		}
+		if p := prev[cfg.Name]; p != nil {
+			st.metrics = p.metrics
+			st.release.Store(p.release.Load())
+		} else {
+			st.metrics = newSiteMetrics(s.opt.Metrics, cfg.Name, s.opt.Clock)
+		}
+		rt.sites = append(rt.sites, st)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// sameOriginOptions compares origin settings; the injected clock is not a setting.
+func sameOriginOptions(a, b OriginOptions) bool {
+	a.Clock, b.Clock = nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// Reload swaps in a new set of sites (hosts, origins, presets, TTLs, bypass
+// rules) without dropping a connection. On error the running sites stay.
+// Listeners, cache size and the other server settings need a restart.
+func (s *Server) Reload(sites []Site) error {
+	old := s.rt.Load()
+	rt, err := s.buildRoutes(sites, old)
+	if err != nil {
+		return err
+	}
+	s.rt.Store(rt)
+	s.registerOriginMetrics()
+	// Pools no longer used: let their idle connections go.
+	kept := map[*originPool]bool{}
+	for _, st := range rt.sites {
+		kept[st.pool] = true
+	}
+	for _, st := range old.sites {
+		if !kept[st.pool] {
+			st.pool.closeIdle()
+		}
+	}
+	return nil
 }
 
 // site is a Site ready to serve.
@@ -108,42 +208,15 @@ func New(o Options) (*Server, error) {
 		o.PurgeAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
 	s := &Server{
-		opt: o, clock: o.Clock, log: o.Logger, hosts: map[string]*site{},
+		opt: o, clock: o.Clock, log: o.Logger,
 		store: o.Store, keyer: o.Keyer, flight: o.Flight,
 		panics: o.Metrics.NewCounter("edgevitals_panics_total"),
 	}
-	var errs []error
-	for _, cfg := range o.Sites {
-		st := &site{Site: cfg}
-		var err error
-		if st.rules, err = newRules(cfg.Preset, cfg.BypassCookies, cfg.BypassPaths); err != nil {
-			errs = append(errs, fmt.Errorf("site %q: %w", cfg.Name, err))
-			continue
-		}
-		if st.pool, err = newOriginPool(cfg.Origins, cfg.Origin); err != nil {
-			errs = append(errs, fmt.Errorf("site %q: %w", cfg.Name, err))
-			continue
-		}
-		for _, h := range cfg.Hosts {
-			h = strings.ToLower(h)
-			if h == "*" {
-				if s.any != nil {
-					errs = append(errs, fmt.Errorf("site %q: host \"*\" is already taken by site %q", cfg.Name, s.any.Name))
-				}
-				s.any = st
-				continue
-			}
-			if other, dup := s.hosts[h]; dup {
-				errs = append(errs, fmt.Errorf("site %q: host %q is already taken by site %q", cfg.Name, h, other.Name))
-			}
-			s.hosts[h] = st
-		}
-		st.metrics = newSiteMetrics(o.Metrics, cfg.Name, o.Clock)
-		s.sites = append(s.sites, st)
-	}
-	if err := errors.Join(errs...); err != nil {
+	rt, err := s.buildRoutes(o.Sites, nil)
+	if err != nil {
 		return nil, err
 	}
+	s.rt.Store(rt)
 	s.registerMetrics(o.Metrics)
 	s.registerOriginMetrics()
 	s.srv = &fasthttp.Server{
@@ -249,18 +322,19 @@ func (s *Server) route(host []byte) *site {
 		}
 		h[i] = c
 	}
-	if st, ok := s.hosts[string(h)]; ok {
+	rt := s.rt.Load()
+	if st, ok := rt.hosts[string(h)]; ok {
 		return st
 	}
 	if i := bytes.LastIndexByte(h, ':'); i > 0 && bytes.IndexByte(h[i:], ']') < 0 {
-		if st, ok := s.hosts[string(h[:i])]; ok {
+		if st, ok := rt.hosts[string(h[:i])]; ok {
 			return st
 		}
 	}
 	if len(host) == 0 {
 		return nil
 	}
-	return s.any
+	return rt.any
 }
 
 // errorHandler answers requests fasthttp could not parse; none reaches an origin.

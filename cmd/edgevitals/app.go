@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -375,4 +376,46 @@ func (a *app) closeStores() {
 			a.log.Error("close the store", "err", err)
 		}
 	}
+}
+
+// reload reads the config file again (SIGHUP). A file with problems leaves
+// the running config in place, with one log line saying so. Sites (hosts,
+// origins, presets, TTLs, bypass rules) are swapped in; other settings are
+// named in a log line as needing a restart.
+func (a *app) reload(path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		var ce *config.Errors
+		n := 1
+		if errors.As(err, &ce) {
+			n = len(ce.Problems)
+		}
+		a.log.Error("config reload refused, the running config stays",
+			"file", path, "problems", n, "first", strings.SplitN(err.Error(), "\n", 2)[0])
+		return err
+	}
+	if err := a.proxy.Reload(proxyOptions(cfg)); err != nil {
+		a.log.Error("config reload refused, the running config stays", "file", path, "err", err)
+		return err
+	}
+	var restart []string
+	old := a.cfg
+	if cfg.Server != old.Server {
+		restart = append(restart, "server")
+	}
+	if !reflect.DeepEqual(cfg.Cache, old.Cache) {
+		restart = append(restart, "cache")
+	}
+	if !reflect.DeepEqual(cfg.Vitals, old.Vitals) || !reflect.DeepEqual(cfg.RUM, old.RUM) || !reflect.DeepEqual(cfg.Conversions, old.Conversions) {
+		restart = append(restart, "vitals/rum/conversion")
+	}
+	if !reflect.DeepEqual(cfg.Purge, old.Purge) || !reflect.DeepEqual(cfg.Cluster, old.Cluster) || cfg.Alerts != old.Alerts || cfg.Report != old.Report || cfg.DataDir != old.DataDir {
+		restart = append(restart, "purge/cluster/alerts/report/data_dir")
+	}
+	if len(restart) > 0 {
+		a.log.Warn("config reloaded: sites applied; these changed sections need a restart", "sections", strings.Join(restart, ", "))
+	} else {
+		a.log.Info("config reloaded", "file", path, "sites", len(cfg.Sites))
+	}
+	return nil
 }

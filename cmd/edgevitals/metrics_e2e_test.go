@@ -32,6 +32,12 @@ func startTestApp(t *testing.T, origin string) *app {
 // startTestAppWith is startTestApp with a chance to edit the config.
 func startTestAppWith(t *testing.T, origin string, edit func(*config.Config)) *app {
 	t.Helper()
+	return startTestAppLog(t, origin, edit, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startTestAppLog is startTestAppWith logging to log.
+func startTestAppLog(t *testing.T, origin string, edit func(*config.Config), log *slog.Logger) *app {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Server.Listen = "127.0.0.1:0"
@@ -49,7 +55,7 @@ func startTestAppWith(t *testing.T, origin string, edit func(*config.Config)) *a
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := newApp(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,19 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				a.reload(*path)
+			}
+		}
+	}()
 	if err := a.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "edgevitals: %v\n", err)
 		return 1
