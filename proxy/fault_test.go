@@ -348,16 +348,16 @@ func TestBreakerOpensThenProbesBack(t *testing.T) {
 	if !strings.Contains(h.metricsText(), upSeries+" 1") {
 		t.Errorf("metrics lack %s 1:\n%s", upSeries, h.metricsText())
 	}
-	h.get("/cached/") // stored while the origin is well
-	fo.mode.Store(int32(fault503))
+	h.get("/cached/")                  // stored while the origin is well
+	fo.mode.Store(int32(faultGarbage)) // no valid answer: a failure; a 503 would be an answer
 	for i := range 3 {
-		if r := h.get(fmt.Sprintf("/p%d/", i)); r.Status != 503 {
-			t.Fatalf("request %d = %d, want the origin's 503", i, r.Status)
+		if r := h.get(fmt.Sprintf("/p%d/", i)); r.Status != 502 {
+			t.Fatalf("request %d = %d, want 502", i, r.Status)
 		}
 	}
 	seen := fo.requests.Load()
 	st := h.originStates()[0]
-	if st.Circuit != "open" || st.Up || st.Reason != "origin answered 503" {
+	if st.Circuit != "open" || st.Up || st.Reason != "origin error" {
 		t.Fatalf("after 3 failures state = %+v, want open, down, with the reason", st)
 	}
 	if want := h.clock.Now().Add(3 * time.Minute); !st.RetryAt.Equal(want) {
@@ -382,8 +382,8 @@ func TestBreakerOpensThenProbesBack(t *testing.T) {
 	// The cool-down ends: one probe, still failing, doubles the cool-down
 	// up to its cap.
 	h.clock.Advance(time.Minute)
-	if r := h.get("/p10/"); r.Status != 503 {
-		t.Fatalf("failed probe = %d, want the origin's 503", r.Status)
+	if r := h.get("/p10/"); r.Status != 502 {
+		t.Fatalf("failed probe = %d, want 502", r.Status)
 	}
 	if n := fo.requests.Load() - seen; n != 1 {
 		t.Fatalf("origin saw %d probes, want 1", n)
@@ -573,7 +573,7 @@ func TestHealthCheckShortensCooldown(t *testing.T) {
 		o.BreakerFailures = 1
 		o.BreakerCooldown = time.Minute
 	})
-	fo.mode.Store(int32(fault503))
+	fo.mode.Store(int32(faultGarbage))
 	h.get("/a/")
 	wantShortReason(t, h.get("/b/"), 503, "origin down")
 	fo.mode.Store(int32(faultNone))
@@ -804,9 +804,11 @@ func TestJudge(t *testing.T) {
 	f(nil, 200, verdictOK, "")
 	f(nil, 404, verdictOK, "")
 	f(nil, 500, verdictOK, "")
-	f(nil, 502, verdictFailed, "origin answered 502")
-	f(nil, 503, verdictFailed, "origin answered 503")
-	f(nil, 504, verdictFailed, "origin answered 504")
+	// An answer, even a 5xx, means the origin is up: one page in
+	// maintenance must not open the circuit for the whole site.
+	f(nil, 502, verdictOK, "")
+	f(nil, 503, verdictOK, "")
+	f(nil, 504, verdictOK, "")
 	f(fasthttp.ErrTimeout, 0, verdictFailed, "origin timeout")
 	f(fmt.Errorf("dial: %w", syscall.ECONNREFUSED), 0, verdictFailed, "origin refused connection")
 	f(fasthttp.ErrConnectionClosed, 0, verdictFailed, "origin closed connection")

@@ -242,15 +242,13 @@ type verdict uint8
 
 const (
 	verdictOK      verdict = iota // the origin answered
-	verdictFailed                 // no answer, or a gateway status: 502, 503, 504
+	verdictFailed                 // no answer: refused, reset, timeout, not HTTP
 	verdictUnknown                // the exchange says nothing of the origin (our own connection limit)
 )
 
 // judge classifies an origin exchange for the breaker, with a short reason
 // for a failure (a constant: the request path does not allocate for it).
-// Other 5xx statuses are the application's answer for one URL, not a sign
-// that the origin is down, so they do not count.
-func judge(err error, resp *fasthttp.Response) (verdict, string) {
+func judge(err error, _ *fasthttp.Response) (verdict, string) {
 	if err != nil {
 		if errors.Is(err, fasthttp.ErrNoFreeConns) {
 			return verdictUnknown, ""
@@ -258,14 +256,10 @@ func judge(err error, resp *fasthttp.Response) (verdict, string) {
 		_, why := originError(err)
 		return verdictFailed, why
 	}
-	switch resp.StatusCode() {
-	case fasthttp.StatusBadGateway:
-		return verdictFailed, "origin answered 502"
-	case fasthttp.StatusServiceUnavailable:
-		return verdictFailed, "origin answered 503"
-	case fasthttp.StatusGatewayTimeout:
-		return verdictFailed, "origin answered 504"
-	}
+	// An origin that answers is up, whatever the status: a CMS may send 503
+	// for one page in maintenance or 502 for one broken route, and opening
+	// the circuit would take the whole site down. Its 5xx reach clients (or
+	// stale copies stand in); health checks judge statuses when configured.
 	return verdictOK, ""
 }
 

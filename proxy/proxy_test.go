@@ -455,6 +455,23 @@ func TestLargeBodyStreamsUnstored(t *testing.T) {
 	}
 }
 
+// TestHitKeepsStoredDate: a hit carries the stored response's Date (with
+// Age), not the time it is served (RFC 9111 §4, RFC 9110 §6.6.1).
+func TestHitKeepsStoredDate(t *testing.T) {
+	h := newHarness(t, page("x", "Cache-Control: max-age=300"))
+	first := h.get("/d/")
+	h.clock.Advance(10 * time.Second)
+	second := h.get("/d/")
+	wantCacheStatus(t, second, "; hit")
+	if first.Header.Get("Date") == "" || second.Header.Get("Date") != first.Header.Get("Date") {
+		t.Errorf("Date on the hit = %q, want the stored %q", second.Header.Get("Date"), first.Header.Get("Date"))
+	}
+	// Errors and other responses the proxy builds still carry a Date.
+	if r := h.get("/__edgevitals/nothing"); r.Status != 404 || r.Header.Get("Date") == "" {
+		t.Errorf("a proxy-built answer = %d with Date %q, want 404 with a Date", r.Status, r.Header.Get("Date"))
+	}
+}
+
 func TestResponseHopByHopAndDate(t *testing.T) {
 	h := newHarness(t, page("x", "Cache-Control: max-age=60", "Connection: X-Session-Hint, X-Other", "X-Session-Hint: 1", "X-Other: 2", "X-Kept: 3", "Keep-Alive: timeout=5"))
 	for i, want := range []string{"fwd=uri-miss", "; hit"} {

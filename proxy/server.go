@@ -230,13 +230,12 @@ func New(o Options) (*Server, error) {
 		Concurrency:           o.MaxConns,
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
-		// fasthttp manages Date itself (it ignores Set("Date")), so every
-		// response gets the current date; with Age that is what RFC 9110
-		// §6.6.1 asks of a cache that cannot forward the origin's.
-		NoDefaultDate:   false,
+		// The proxy sets Date itself (date.go) so that hits carry the stored
+		// response's Date; fasthttp's own stamp would replace it. Responses
+		// built with ctx.Error are reset and get fasthttp's current Date.
+		NoDefaultDate:   true,
 		CloseOnShutdown: true,
 		ErrorHandler:    s.errorHandler,
-		HeaderReceived:  nil,
 		Logger:          fasthttpLogger{o.Logger},
 	}
 	return s, nil
