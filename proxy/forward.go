@@ -31,8 +31,25 @@ var schemeHTTP, schemeHTTPS = []byte("http"), []byte("https")
 func normalizeCacheable(h *fasthttp.RequestHeader) {
 	h.DelAllCookies()
 	h.Del("Cookie")
-	for _, k := range poisonHeaders {
-		h.Del(k)
+	// One pass over the request's fields finds the poison ones (usually
+	// none); deleting each name unconditionally cost a key normalisation
+	// per name on every request.
+	var found [8][32]byte
+	var lens [8]int
+	n := 0
+	for k := range h.All() {
+		if n < len(found) && isPoison(k) {
+			lens[n] = copy(found[n][:], k)
+			n++
+		}
+	}
+	for i := range n {
+		h.DelBytes(found[i][:lens[i]])
+	}
+	if n == len(found) {
+		for _, k := range poisonHeaders { // more than fit: the slow, thorough way
+			h.Del(k)
+		}
 	}
 	if ae := h.Peek("Accept-Encoding"); len(ae) > 0 {
 		if acceptsGzip(ae) {
@@ -41,6 +58,32 @@ func normalizeCacheable(h *fasthttp.RequestHeader) {
 			h.Del("Accept-Encoding")
 		}
 	}
+}
+
+// poisonSet holds poisonHeaders lowercased, for isPoison.
+var poisonSet = func() map[string]struct{} {
+	m := make(map[string]struct{}, len(poisonHeaders))
+	for _, k := range poisonHeaders {
+		m[string(bytes.ToLower([]byte(k)))] = struct{}{}
+	}
+	return m
+}()
+
+// isPoison reports whether k is one of poisonHeaders, ignoring case. It
+// does not allocate.
+func isPoison(k []byte) bool {
+	if len(k) < 6 || len(k) > 32 {
+		return false
+	}
+	var buf [32]byte
+	for i, c := range k {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	_, ok := poisonSet[string(buf[:len(k)])]
+	return ok
 }
 
 // acceptsGzip reports whether an Accept-Encoding value admits gzip (q>0).
