@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -92,6 +94,14 @@ func TestReleaseGuardrail(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "hit_ratio") || !strings.Contains(out.String(), "set_cookie") {
 		t.Errorf("report does not explain the drop:\n%s", out.String())
+	}
+
+	// The curl-only hook for CI runners without the binary does the same.
+	cmd := exec.Command("sh", "../../deploy/ci/release.sh", "blog", "v2", "again", "--guard", "1")
+	cmd.Env = append(os.Environ(), "EDGEVITALS_ADMIN="+admin, "EDGEVITALS_ADMIN_TOKEN=e2e-token")
+	hookOut, err := cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 || !strings.Contains(string(hookOut), "regressed") {
+		t.Errorf("deploy/ci/release.sh --guard = %v:\n%s\nwant exit 1 naming the regression", err, hookOut)
 	}
 
 	out.Reset()

@@ -49,6 +49,13 @@ func TestFieldDataWithChromium(t *testing.T) {
 			w.Header().Set("Cache-Control", "max-age=3600")
 			w.Write(tinyPNG)
 			return
+		case strings.HasPrefix(r.URL.Path, "/csp/"):
+			// A strict policy: only scripts with this nonce run.
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Cache-Control", "max-age=3600")
+			w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-r4nd0mN0nce1'")
+			fmt.Fprint(w, `<html><head><script nonce="r4nd0mN0nce1">window.pageScript=1</script></head><body><p>strict page</p></body></html>`)
+			return
 		case strings.HasPrefix(r.URL.Path, "/gpc/"):
 			w.Header().Set("Content-Type", "text/html")
 			w.Header().Set("Cache-Control", "max-age=3600")
@@ -67,6 +74,7 @@ func TestFieldDataWithChromium(t *testing.T) {
 	a := startTestAppWith(t, origin.URL, func(c *config.Config) {
 		c.RUM.Enabled = true
 		c.RUM.SampleRate = 1
+		c.RUM.CSPNonce = true
 		c.Conversions = []config.Conversion{{Site: "blog", Name: "order", Path: "/thanks/*"}}
 	})
 	proxyURL := "http://" + a.proxyLn.Addr().String()
@@ -132,8 +140,14 @@ func TestFieldDataWithChromium(t *testing.T) {
 	measure("/thanks/1001/")
 	waitMetric(`edgevitals_conversions_total{site="blog",goal="order"}`, 1)
 
-	// Global Privacy Control: the script stays silent.
+	// A page with a strict Content-Security-Policy: the script tag takes the
+	// page's nonce, runs, and reports.
 	sessions, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`)
+	measure("/csp/")
+	waitMetric(`edgevitals_sessions_total{site="blog"}`, sessions+1)
+
+	// Global Privacy Control: the script stays silent.
+	sessions, _ = scrape(t, admin, `edgevitals_sessions_total{site="blog"}`)
 	measure("/gpc/")
 	measure("/after-gpc/")
 	waitMetric(`edgevitals_sessions_total{site="blog"}`, sessions+1)
