@@ -72,3 +72,32 @@ func TestBadRequestsNeverReachOrigin(t *testing.T) {
 		t.Errorf("the origin saw %d bad requests, want 0", n)
 	}
 }
+
+// TestSlowClientTimesOut: a client that sends its headers a byte at a time
+// (slowloris) is cut off after the read timeout; nothing reaches the origin.
+func TestSlowClientTimesOut(t *testing.T) {
+	h := newHarness(t, page("x"), func(o *Options) { o.ReadTimeout = 300 * time.Millisecond })
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: www.example.com\r\nX-Slow: "); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	n, _ := c.Read(buf) // the proxy answers 408 or closes
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the slow client held the connection %v", took)
+	}
+	if n > 0 && !strings.Contains(string(buf[:n]), "408") {
+		t.Errorf("answer to a slow client = %q, want 408 or a closed connection", buf[:n])
+	}
+	if h.originCount() != 0 {
+		t.Error("a slow client's request reached the origin")
+	}
+}
