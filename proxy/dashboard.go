@@ -636,15 +636,7 @@ func dashRate(v float64) string {
 }
 
 func dashThousands[T int | uint64](n T) string {
-	s := strconv.FormatUint(uint64(max(n, 0)), 10)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return vitals.Thousands(uint64(max(n, 0)))
 }
 
 // dashMetric names a report metric for people: "LCP (lab)", "Cache hit ratio".

@@ -357,7 +357,7 @@ func hitRatioLine(before, after TrafficPoint, reasons []string, o ReportOptions)
 	_, p := twoProportionZ(hb, nb, ha, na)
 	l.PValue = &p
 	l.Verdict = c.judge(l.Before, l.After, p < o.Alpha)
-	l.Why = c.why(l, fmt.Sprintf(" of %s cacheable requests", thousands(na)))
+	l.Why = c.why(l, fmt.Sprintf(" of %s cacheable requests", Thousands(na)))
 	if l.Verdict == Regressed && len(reasons) > 0 {
 		l.Why += "; responses newly not cached because of " + strings.Join(reasons, ", ")
 	}
@@ -657,8 +657,9 @@ func formatP(p float64) string {
 	return "p = " + strconv.FormatFloat(p, 'g', 2, 64)
 }
 
-// thousands writes n with thousands separators: 12,345.
-func thousands(n uint64) string {
+// Thousands writes n with thousands separators: 12,345. The dashboard uses
+// it too, so figures read the same in the report and on the page.
+func Thousands(n uint64) string {
 	s := strconv.FormatUint(n, 10)
 	var b strings.Builder
 	for i, r := range s {
@@ -746,7 +747,7 @@ func (r Report) WriteTable(w io.Writer) error {
 		if l.PValue != nil {
 			p = strings.TrimPrefix(strings.TrimPrefix(formatP(*l.PValue), "p = "), "p ")
 		}
-		n := thousands(uint64(max(l.NBefore, 0))) + "/" + thousands(uint64(max(l.NAfter, 0)))
+		n := Thousands(uint64(max(l.NBefore, 0))) + "/" + Thousands(uint64(max(l.NAfter, 0)))
 		where := l.Page
 		switch {
 		case l.Goal != "":

@@ -267,7 +267,7 @@ func conversionLine(goal string, convBefore, sessBefore, convAfter, sessAfter ui
 	_, p := twoProportionZ(convBefore, sessBefore, convAfter, sessAfter)
 	l.PValue = &p
 	l.Verdict = c.judge(l.Before, l.After, p < o.Alpha)
-	l.Why = c.why(l, fmt.Sprintf(" of %s sessions", thousands(sessAfter)))
+	l.Why = c.why(l, fmt.Sprintf(" of %s sessions", Thousands(sessAfter)))
 	return l
 }
 
