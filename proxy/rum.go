@@ -48,13 +48,31 @@ func weakenValidator(h *fasthttp.ResponseHeader) {
 // addServerTiming adds the Server-Timing member the field script reads. It
 // does not allocate.
 func (s *Server) addServerTiming(h *fasthttp.ResponseHeader, st *site, cs cacheStatus) {
-	release := ""
-	if r := st.release.Load(); r != nil {
-		release = *r
+	rel := st.release.Load()
+	t := st.timing.Load()
+	if t == nil || t.release != rel {
+		// The release changed (rare): format the four values once.
+		t = &serverTimings{release: rel}
+		name := ""
+		if rel != nil {
+			name = *rel
+		}
+		for i, v := range viewStatuses {
+			t.values[i] = appendServerTiming(nil, v, name)
+		}
+		st.timing.Store(t)
 	}
-	var buf [160]byte
-	h.AddBytesV("Server-Timing", appendServerTiming(buf[:0], cs.viewStatus(), release))
+	h.AddBytesV("Server-Timing", t.values[cs.viewIndex()])
 }
+
+// serverTimings are a site's Server-Timing values for its current release,
+// one per view status, formatted once rather than on every hit.
+type serverTimings struct {
+	release *string
+	values  [len(viewStatuses)][]byte
+}
+
+var viewStatuses = [...]string{"hit", "stale", "bypass", "miss"}
 
 // serveReserved answers the reserved paths: the field script and beacons.
 // Nothing under /__edgevitals/ reaches the origin.

@@ -187,6 +187,7 @@ type site struct {
 	pool    *originPool
 	metrics *siteMetrics
 	release atomic.Pointer[string] // last value of ReleaseHeader seen from the origin
+	timing  atomic.Pointer[serverTimings]
 }
 
 // New builds a Server; it checks what config validation cannot (origin URLs

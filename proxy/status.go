@@ -50,15 +50,16 @@ func (c cacheStatus) appendTo(dst []byte) []byte {
 	return dst
 }
 
-// viewStatus is the page view's cache status as the field beacon reports it.
-func (c cacheStatus) viewStatus() string {
+// viewIndex is the page view's cache status as the field beacon reports it,
+// an index into viewStatuses.
+func (c cacheStatus) viewIndex() int {
 	switch {
 	case c.hit:
-		return "hit"
+		return 0
 	case c.fwd == "stale" && c.fwdStatus != 304:
-		return "stale"
+		return 1
 	case c.fwd == "bypass":
-		return "bypass"
+		return 2
 	}
-	return "miss"
+	return 3
 }
