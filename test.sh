@@ -37,12 +37,46 @@ go vet ./...
 export EDGEVITALS_ARTIFACTS="${EDGEVITALS_ARTIFACTS:-$PWD/.artifacts}"
 mkdir -p "$EDGEVITALS_ARTIFACTS"
 
+# A real WordPress for the CMS-safety tests (cmd/edgevitals/wordpress_test.go):
+# when the machine has the script that serves one and we are root, start it
+# on 127.0.0.1:18090 and hand its URL and admin credentials to the tests. It
+# is stopped when test.sh ends, also on failure, unless it was running before.
+wp_origin=../shared/wordpress-origin.sh
+wp_started=0
+stop_wordpress() {
+	if [ "$wp_started" = 1 ]; then
+		wp_started=0
+		bash "$wp_origin" stop >/dev/null 2>&1 || echo "!!! test.sh: '$wp_origin stop' failed" >&2
+	fi
+}
+trap stop_wordpress EXIT
+if [ -z "${EDGEVITALS_WORDPRESS:-}" ] && [ -f "$wp_origin" ] && [ "$(id -u)" = 0 ]; then
+	echo "== WordPress origin (127.0.0.1:18090)"
+	wp_status=$(bash "$wp_origin" status 2>/dev/null || true)
+	grep -q '^nginx *running' <<<"$wp_status" || wp_started=1
+	wp_log=$(mktemp)
+	if timeout 600 bash "$wp_origin" start 18090 >"$wp_log" 2>&1 && wp_info=$(bash "$wp_origin" info 2>/dev/null); then
+		# "URL:  http://127.0.0.1:18090/  (...)", "Admin:  admin / PASSWORD  (...)",
+		# "... password post /edge-protected-01/ (password PASSWORD)"
+		EDGEVITALS_WORDPRESS=$(awk '$1 == "URL:" { sub(/\/$/, "", $2); print $2; exit }' <<<"$wp_info")
+		EDGEVITALS_WORDPRESS_USER=$(awk '$1 == "Admin:" { print $2; exit }' <<<"$wp_info")
+		EDGEVITALS_WORDPRESS_PASSWORD=$(awk '$1 == "Admin:" { print $4; exit }' <<<"$wp_info")
+		EDGEVITALS_WORDPRESS_POST_PASSWORD=$(sed -n 's/.*password post [^ ]* (password \([^)]*\)).*/\1/p' <<<"$wp_info" | head -n 1)
+		export EDGEVITALS_WORDPRESS EDGEVITALS_WORDPRESS_USER EDGEVITALS_WORDPRESS_PASSWORD EDGEVITALS_WORDPRESS_POST_PASSWORD
+		echo "WordPress at $EDGEVITALS_WORDPRESS (user $EDGEVITALS_WORDPRESS_USER)"
+	else
+		tail -n 20 "$wp_log" >&2
+		echo "!!! test.sh: the WordPress origin did not start: TestWordPress will SKIP (under CI=true it FAILS)" >&2
+	fi
+	rm -f "$wp_log"
+fi
+
 echo "== go test -race"
 # -p 1: one package at a time. The lab sampler's ground-truth tests time a
 # real Chromium to tens of milliseconds; another package's Chromium or
 # Prometheus on the other core would blur them.
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; stop_wordpress' EXIT
 go test -race -count=1 -p 1 -timeout 45m -v ./... >"$log" 2>&1 || {
 	grep -E '^(--- FAIL|FAIL|panic:|ok )|_test.go:[0-9]+:' "$log" | tail -200
 	echo "tests: $(grep -c -- '^--- PASS' "$log") passed, $(grep -c -- '^--- FAIL' "$log") failed"
