@@ -71,6 +71,28 @@ if [ -z "${EDGEVITALS_WORDPRESS:-}" ] && [ -f "$wp_origin" ] && [ "$(id -u)" = 0
 	rm -f "$wp_log"
 fi
 
+# Lighthouse, the second lab tool the sampler's figures are checked against
+# (vitals/lighthouse_test.go), from npm into a cache outside the repository.
+# Pinned: Lighthouse 13 needs Node 22, and a new Lighthouse may read a trace
+# differently, which is a change to review, not to pick up unseen.
+lighthouse_version=12.8.2
+lighthouse_dir="${XDG_CACHE_HOME:-$HOME/.cache}/edgevitals-lighthouse"
+lighthouse_cli="$lighthouse_dir/node_modules/lighthouse/cli/index.js"
+if [ -z "${EDGEVITALS_LIGHTHOUSE:-}" ]; then
+	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+		if [ "$(node -p "require('$lighthouse_dir/node_modules/lighthouse/package.json').version" 2>/dev/null)" != "$lighthouse_version" ]; then
+			echo "test.sh: installing lighthouse@$lighthouse_version into $lighthouse_dir"
+			mkdir -p "$lighthouse_dir"
+			timeout 300 npm install --prefix "$lighthouse_dir" --save-exact --no-audit --no-fund --loglevel=error \
+				"lighthouse@$lighthouse_version" >"$lighthouse_dir/install.log" 2>&1 ||
+				{ tail -5 "$lighthouse_dir/install.log" >&2; echo "!!! test.sh: lighthouse did not install: the cross-check of the sampler will SKIP (FAIL under CI=true)" >&2; }
+		fi
+		if [ -f "$lighthouse_cli" ]; then export EDGEVITALS_LIGHTHOUSE="$lighthouse_cli"; fi
+	else
+		echo "!!! test.sh: node/npm missing: the Lighthouse cross-check of the sampler will SKIP (FAIL under CI=true)" >&2
+	fi
+fi
+
 echo "== go test -race"
 # -p 1: one package at a time. The lab sampler's ground-truth tests time a
 # real Chromium to tens of milliseconds; another package's Chromium or
