@@ -33,6 +33,9 @@ fi
 echo "== go vet"
 go vet ./...
 
+# The proxy's soak test runs this long (loopback only, bounded, stops by itself).
+export EDGEVITALS_SOAK="${EDGEVITALS_SOAK:-2m}"
+
 # Screenshots the browser tests take (the admin dashboard) are kept here.
 export EDGEVITALS_ARTIFACTS="${EDGEVITALS_ARTIFACTS:-$PWD/.artifacts}"
 mkdir -p "$EDGEVITALS_ARTIFACTS"
