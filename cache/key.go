@@ -149,10 +149,11 @@ type param struct{ start, eq, end int }
 // AppendQuery appends to dst the cleaned query the origin gets (no leading '?'): parameters
 // named in the strip list and empty parameters dropped, the rest sorted by name then value
 // (stable, so repeated names keep their order), joined with '&'. Cleaning a cleaned query gives
-// it back unchanged. A leading '?' and anything from '#' on are ignored. It does not allocate
+// it back unchanged. query is what follows the '?' (a '?' inside it is part of a parameter,
+// so a cleaned query that starts with one reads back the same); anything from '#' on is
+// ignored. It does not allocate
 // when dst has room and the query has at most 32 parameters.
 func (k *Keyer) AppendQuery(dst, query []byte) []byte {
-	query = bytes.TrimPrefix(query, []byte("?"))
 	if i := bytes.IndexByte(query, '#'); i >= 0 {
 		query = query[:i]
 	}
