@@ -230,7 +230,7 @@ func (s *lineScanner) str() {
 			if s.peek(1) == '\n' {
 				s.line++
 			}
-			s.i += 2
+			s.i = min(s.i+2, len(s.src)) // a backslash may be the file's last byte
 			continue
 		case c == '\n':
 			s.line++
