@@ -275,7 +275,6 @@ func dashDetailOf(rel vitals.Release, rep *vitals.Report, row dashRelease, lates
 }
 
 func dashLineOf(l vitals.Line) dashLine {
-	u := dashUnitOf(l.Metric)
 	out := dashLine{
 		Metric: dashMetric(l.Metric), Where: dashWhere(l),
 		Before: "–", After: "–", Change: "–", P: "–",
@@ -284,13 +283,13 @@ func dashLineOf(l vitals.Line) dashLine {
 		Regressed: l.Verdict == vitals.Regressed,
 	}
 	if l.NBefore > 0 {
-		out.Before = dashValue(u, l.Before)
+		out.Before = dashValue(l.Metric, l.Before)
 	}
 	if l.NAfter > 0 {
-		out.After = dashValue(u, l.After)
+		out.After = dashValue(l.Metric, l.After)
 	}
 	if l.NBefore > 0 && l.NAfter > 0 {
-		out.Change = dashChange(u, l.After-l.Before)
+		out.Change = dashChange(l.Metric, l.After-l.Before)
 	}
 	if l.PValue != nil {
 		out.P = dashP(*l.PValue)
@@ -311,7 +310,7 @@ func dashSummary(points []vitals.TrafficPoint, releases []dashRelease) []dashSta
 	var out []dashStat
 	ratio := dashStat{Label: "Hit ratio", Value: "–", Note: "no cacheable request"}
 	if sum.cacheable > 0 {
-		ratio.Value = dashValue(dashRatio, float64(sum.hit)/float64(sum.cacheable))
+		ratio.Value = dashValue("hit_ratio", float64(sum.hit)/float64(sum.cacheable))
 		ratio.Note = "of " + dashThousands(sum.cacheable) + " cacheable requests"
 	}
 	out = append(out, ratio)
@@ -560,52 +559,12 @@ func dashNiceTop(v float64) float64 {
 	return 40 * pow
 }
 
-// dashUnit is how a report metric's values read.
-type dashUnit int
+// dashValue writes a value of a report metric as the report table does.
+func dashValue(metric string, v float64) string { return vitals.FormatValue(metric, v) }
 
-const (
-	dashSeconds dashUnit = iota
-	dashScore
-	dashRatio
-)
-
-// dashUnitOf tells the unit from the metric's name, as Prometheus names do.
-func dashUnitOf(metric string) dashUnit {
-	switch {
-	case strings.HasSuffix(metric, "_seconds"):
-		return dashSeconds
-	case strings.HasSuffix(metric, "_ratio"), strings.HasSuffix(metric, "_rate"):
-		return dashRatio
-	}
-	return dashScore
-}
-
-func dashValue(u dashUnit, v float64) string {
-	switch u {
-	case dashSeconds:
-		ms := v * 1000
-		switch {
-		case math.Abs(ms) < 10:
-			return dashTrim(strconv.FormatFloat(ms, 'f', 1, 64)) + " ms"
-		case math.Abs(v) < 1:
-			return strconv.FormatFloat(math.Round(ms), 'f', 0, 64) + " ms"
-		}
-		return dashTrim(strconv.FormatFloat(v, 'f', 2, 64)) + " s"
-	case dashRatio:
-		return strconv.FormatFloat(v*100, 'f', 1, 64) + "%"
-	}
-	return strconv.FormatFloat(v, 'f', 3, 64)
-}
-
-func dashChange(u dashUnit, d float64) string {
-	sign := "+"
-	if d < 0 {
-		sign, d = "−", -d
-	}
-	if u == dashRatio {
-		return sign + strconv.FormatFloat(d*100, 'f', 1, 64) + " pt"
-	}
-	return sign + dashValue(u, d)
+// dashChange is the report's signed change, with a typographic minus.
+func dashChange(metric string, d float64) string {
+	return strings.Replace(vitals.FormatChange(metric, d), "-", "−", 1)
 }
 
 func dashP(p float64) string {

@@ -621,6 +621,14 @@ func (c comparison) notEnough(l Line, need int, what string) string {
 	return fmt.Sprintf("%s: not enough data yet (%d %s before, %d after; %d each needed)", c.subject, l.NBefore, what, l.NAfter, max(need, 1))
 }
 
+// FormatValue writes a value of metric as reports show it: "420 ms", "0.050",
+// "91.0%". The unit comes from the metric's name, as Prometheus names go.
+// The dashboard uses it too, so figures read the same everywhere.
+func FormatValue(metric string, v float64) string { return formatValue(unitOf(metric), v) }
+
+// FormatChange writes a change of metric: "+420 ms", "-12.0 pt", "+0.080".
+func FormatChange(metric string, d float64) string { return formatChange(unitOf(metric), d) }
+
 func formatValue(u unit, v float64) string {
 	switch u {
 	case unitSeconds:
