@@ -553,22 +553,7 @@ func TestDashboardInChromium(t *testing.T) {
 	f.fillHistory(t)
 	addr := serveAdmin(t, f.admin)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1366, 900), // a laptop
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("no-pings", true),
-		chromedp.Flag("mute-audio", true),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), vitals.AllocatorOptions(chromium, 1366, 900)...) // a laptop
 	defer acancel()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()

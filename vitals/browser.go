@@ -112,24 +112,9 @@ func (b *Browser) running() (context.Context, error) {
 		return b.ctx, nil
 	}
 	b.stopLocked() // reap a crashed one
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(b.path),
-		chromedp.DisableGPU,
-		// Input outside the window is dropped, and headless windows are
-		// 800x600 by default: make room for every profile's viewport.
-		chromedp.WindowSize(1920, 1080),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("no-pings", true),
-		chromedp.Flag("mute-audio", true),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	// Input outside the window is dropped, and headless windows are 800x600
+	// by default: make room for every profile's viewport.
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), AllocatorOptions(b.path, 1920, 1080)...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	stop := func() { bcancel(); acancel() }
 
@@ -186,4 +171,29 @@ func (b *Browser) Measure(ctx context.Context, url string, p Profile, selector s
 		return Sample{}, fmt.Errorf("measure %s (%s): %w", url, p.Name, err)
 	}
 	return s, nil
+}
+
+// AllocatorOptions are how edgevitals runs Chromium: headless, a window of
+// width x height, nothing that reaches out to the network on its own (no
+// QUIC, component updates, sync or pings: this also keeps lab samples free
+// of background traffic), and no sandbox when running as root, which
+// Chromium refuses otherwise. Every browser edgevitals or its tests start
+// uses these.
+func AllocatorOptions(chromium string, width, height int) []chromedp.ExecAllocatorOption {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.DisableGPU,
+		chromedp.WindowSize(width, height),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.Flag("no-pings", true),
+		chromedp.Flag("mute-audio", true),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	return opts
 }
