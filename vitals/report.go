@@ -339,28 +339,36 @@ func hitRatioLine(before, after TrafficPoint, reasons []string, o ReportOptions)
 	c := comparison{metric: "hit_ratio", subject: "The cache hit ratio", unit: unitRatio, abs: o.Thresholds.HitRatioAbs, higherIsBetter: true}
 	nb, na := before.Cacheable(), after.Cacheable()
 	hb, ha := before.Hit+before.Stale, after.Hit+after.Stale
-	l := Line{Metric: c.metric, NBefore: clampInt(nb), NAfter: clampInt(na)}
+	l := c.proportions(Line{Metric: c.metric}, hb, nb, ha, na, o.MinRequests, "cacheable requests", o)
+	if l.Verdict == Regressed && len(reasons) > 0 {
+		l.Why += "; responses newly not cached because of " + strings.Join(reasons, ", ")
+	}
+	return l
+}
+
+// proportions judges a share, x of n requests or sessions, before and after
+// with a two-proportion z-test; l carries the line's labels. Under min of
+// either side it is not enough data. what names n in sentences.
+func (c comparison) proportions(l Line, xb, nb, xa, na uint64, min int, what string, o ReportOptions) Line {
+	l.NBefore, l.NAfter = clampInt(nb), clampInt(na)
 	if nb > 0 {
-		l.Before = float64(hb) / float64(nb)
+		l.Before = float64(xb) / float64(nb)
 	}
 	if na > 0 {
-		l.After = float64(ha) / float64(na)
+		l.After = float64(xa) / float64(na)
 	}
 	if nb > 0 && na > 0 {
 		l.Delta = l.After - l.Before
 	}
-	if nb == 0 || na == 0 || nb < uint64(o.MinRequests) || na < uint64(o.MinRequests) {
+	if nb == 0 || na == 0 || nb < uint64(min) || na < uint64(min) {
 		l.Verdict = NotEnoughData
-		l.Why = c.notEnough(l, o.MinRequests, "cacheable requests")
+		l.Why = c.notEnough(l, min, what)
 		return l
 	}
-	_, p := twoProportionZ(hb, nb, ha, na)
+	_, p := twoProportionZ(xb, nb, xa, na)
 	l.PValue = &p
 	l.Verdict = c.judge(l.Before, l.After, p < o.Alpha)
-	l.Why = c.why(l, fmt.Sprintf(" of %s cacheable requests", Thousands(na)))
-	if l.Verdict == Regressed && len(reasons) > 0 {
-		l.Why += "; responses newly not cached because of " + strings.Join(reasons, ", ")
-	}
+	l.Why = c.why(l, fmt.Sprintf(" of %s %s", Thousands(na), what))
 	return l
 }
 

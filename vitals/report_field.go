@@ -249,26 +249,7 @@ func conversionLine(goal string, convBefore, sessBefore, convAfter, sessAfter ui
 	// A session converts to a goal once. Counters read over a window (in
 	// Prometheus) can show conversions of sessions that began before it.
 	convBefore, convAfter = min(convBefore, sessBefore), min(convAfter, sessAfter)
-	l := Line{Metric: c.metric, Goal: goal, NBefore: clampInt(sessBefore), NAfter: clampInt(sessAfter)}
-	if sessBefore > 0 {
-		l.Before = float64(convBefore) / float64(sessBefore)
-	}
-	if sessAfter > 0 {
-		l.After = float64(convAfter) / float64(sessAfter)
-	}
-	if sessBefore > 0 && sessAfter > 0 {
-		l.Delta = l.After - l.Before
-	}
-	if sessBefore == 0 || sessAfter == 0 || sessBefore < uint64(o.MinSessions) || sessAfter < uint64(o.MinSessions) {
-		l.Verdict = NotEnoughData
-		l.Why = c.notEnough(l, o.MinSessions, "sessions")
-		return l
-	}
-	_, p := twoProportionZ(convBefore, sessBefore, convAfter, sessAfter)
-	l.PValue = &p
-	l.Verdict = c.judge(l.Before, l.After, p < o.Alpha)
-	l.Why = c.why(l, fmt.Sprintf(" of %s sessions", Thousands(sessAfter)))
-	return l
+	return c.proportions(Line{Metric: c.metric, Goal: goal}, convBefore, sessBefore, convAfter, sessAfter, o.MinSessions, "sessions", o)
 }
 
 // mannWhitneyHist is mannWhitney over two field histograms: the values of
