@@ -318,7 +318,7 @@ func (s *Server) addCacheStatus(h *fasthttp.ResponseHeader, cs cacheStatus) {
 // under both schemes.
 func (s *Server) invalidateAfterWrite(ctx *fasthttp.RequestCtx, st *site) {
 	host := ctx.Host()
-	s.invalidateURI(host, ctx.URI().Path(), ctx.URI().QueryString())
+	s.purgeURL(st, host, ctx.URI().Path(), ctx.URI().QueryString(), false)
 	for _, name := range []string{"Location", "Content-Location"} {
 		v := ctx.Response.Header.Peek(name)
 		if len(v) == 0 {
@@ -326,16 +326,9 @@ func (s *Server) invalidateAfterWrite(ctx *fasthttp.RequestCtx, st *site) {
 		}
 		u := fasthttp.AcquireURI()
 		if err := u.Parse(host, v); err == nil && bytes.EqualFold(u.Host(), host) {
-			s.invalidateURI(host, u.Path(), u.QueryString())
+			s.purgeURL(st, host, u.Path(), u.QueryString(), false)
 		}
 		fasthttp.ReleaseURI(u)
-	}
-}
-
-func (s *Server) invalidateURI(host, path, query []byte) {
-	var buf [512]byte
-	for _, scheme := range [][]byte{schemeHTTP, schemeHTTPS} {
-		s.store.Delete(s.keyer.AppendKey(buf[:0], scheme, host, path, query))
 	}
 }
 
