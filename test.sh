@@ -4,7 +4,7 @@
 # Prometheus and promtool for the metrics, rules and dashboard tests).
 #
 #   ./test.sh            vet, gofmt, go test -race ./..., short fuzz runs
-#   FUZZTIME=1m ./test.sh   longer fuzzing
+#   FUZZTIME=500000x ./test.sh   longer fuzzing (executions per target)
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo /root/go)/bin"
@@ -113,16 +113,28 @@ passed=$(grep -c -- '^--- PASS' "$log")
 echo "== allocation tests (without -race, which makes sync.Pool drop items)"
 go test -count=1 -run 'Allocs' ./...
 
-echo "== fuzz (${FUZZTIME:-10s} per target)"
+# The fuzz budget is a count of executions, not a duration: Go 1.26's fuzz
+# coordinator can report "context deadline exceeded" as a failure when a
+# -fuzztime duration runs out while a worker is busy (golang/go#75804, fixed in
+# Go 1.27), which failed CI once with no crasher written. 30000 executions take
+# 1 to 10 s per target here. A real finding always writes a failing input.
+fuzztime=${FUZZTIME:-30000x}
+echo "== fuzz (${fuzztime} per target)"
 for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
 		echo "-- $pkg $target"
-		go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10s}" "$pkg" >/tmp/edgevitals-fuzz.log 2>&1 || {
+		if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" >/tmp/edgevitals-fuzz.log 2>&1; then
+			if ! grep -q 'Failing input written' /tmp/edgevitals-fuzz.log &&
+				grep -q '^    context deadline exceeded$' /tmp/edgevitals-fuzz.log &&
+				[ "$(grep -c '^    ' /tmp/edgevitals-fuzz.log)" = 1 ]; then
+				echo "   WARNING: the Go fuzz coordinator stopped with its own deadline error (golang/go#75804), no failing input; not a finding"
+				continue
+			fi
 			cat /tmp/edgevitals-fuzz.log >&2
 			echo "fuzz target $target of $pkg failed; the crasher is in $dir/testdata/fuzz/$target" >&2
 			exit 1
-		}
+		fi
 	done
 done
 echo "test.sh: all tests passed"
