@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -69,4 +70,34 @@ func TestServerTimingValue(t *testing.T) {
 	}
 	f("hit", "v42", `edgevitals;desc="hit", edgevitals-release;desc="v42"`)
 	f("miss", "", `edgevitals;desc="miss"`)
+}
+
+// TestServerTimingOnPagesOnly: with field data on, HTML pages carry the
+// Server-Timing member the script reads, on a miss and on a hit; an image
+// does not, since no script reads it there.
+func TestServerTimingOnPagesOnly(t *testing.T) {
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		if strings.HasSuffix(r.URL.Path, ".png") {
+			w.Header().Set("Content-Type", "image/png")
+			w.Write([]byte("\x89PNG"))
+			return
+		}
+		w.Header().Set("Content-Type", "TEXT/HTML; charset=utf-8")
+		w.Write([]byte("<html><head></head><body>page</body></html>"))
+	}, withRUM(t))
+	for i, want := range []string{`edgevitals;desc="miss"`, `edgevitals;desc="hit"`} {
+		r := h.get("/post/")
+		if got := r.Header.Get("Server-Timing"); got != want {
+			t.Errorf("page, request %d: Server-Timing = %q, want %q", i+1, got, want)
+		}
+		if !strings.Contains(r.Body, rumScriptPath) {
+			t.Errorf("page, request %d: body %q lacks the script", i+1, r.Body)
+		}
+	}
+	for i := range 2 {
+		if got := h.get("/logo.png").Header.Values("Server-Timing"); len(got) != 0 {
+			t.Errorf("image, request %d: Server-Timing = %q, want none", i+1, got)
+		}
+	}
 }
