@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("edgebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.scenario, "scenario", "hot", "`NAME`: "+strings.Join(scenarioNames(), ", "))
-	servers := fs.String("servers", "", "comma-separated `LIST` of "+strings.Join(serverNames, ", ")+" (default all; storm leaves out bare)")
+	servers := fs.String("servers", "", "comma-separated `LIST` of "+strings.Join(knownServers(), ", ")+" (default all but edgevitals-rum; storm leaves out bare)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured round (whole seconds)")
 	fs.IntVar(&o.rounds, "rounds", 3, "measured rounds per server, interleaved A B C D A B C D ...")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured wrk run per server after filling its cache (0 = none)")
@@ -112,8 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		for _, s := range strings.Split(*servers, ",") {
 			s = strings.TrimSpace(s)
-			if !slices.Contains(serverNames, s) {
-				fmt.Fprintf(stderr, "edgebench: -servers: unknown server %q (want %s)\n", s, strings.Join(serverNames, ", "))
+			if !slices.Contains(knownServers(), s) {
+				fmt.Fprintf(stderr, "edgebench: -servers: unknown server %q (want %s)\n", s, strings.Join(knownServers(), ", "))
 				return 2
 			}
 			if !slices.Contains(o.servers, s) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -49,6 +50,12 @@ type env struct {
 
 var serverNames = []string{"edgevitals", "varnish", "nginx", "bare"}
 
+// extraServers can be asked for by name but are not in the default set:
+// edgevitals-rum is edgevitals with field data on (the beacon script injected
+// into every stored page, a Server-Timing header on every hit), to measure
+// what field data costs the hit path against plain edgevitals.
+var extraServers = []string{"edgevitals-rum"}
+
 func startServer(ctx context.Context, name string, e env) (*server, error) {
 	port, err := freePort()
 	if err != nil {
@@ -62,7 +69,9 @@ func startServer(ctx context.Context, name string, e env) (*server, error) {
 	var argv []string
 	switch name {
 	case "edgevitals":
-		argv, err = edgevitalsArgs(s, dir, e)
+		argv, err = edgevitalsArgs(s, dir, e, false)
+	case "edgevitals-rum":
+		argv, err = edgevitalsArgs(s, dir, e, true)
 	case "varnish":
 		argv, err = varnishArgs(s, dir, e)
 	case "nginx":
@@ -76,7 +85,7 @@ func startServer(ctx context.Context, name string, e env) (*server, error) {
 		argv = []string{self, "-bare-listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"-bare-size", strconv.Itoa(e.bareSize), "-max-age", e.maxAge.String()}
 	default:
-		return nil, fmt.Errorf("unknown server %q (want %s)", name, strings.Join(serverNames, ", "))
+		return nil, fmt.Errorf("unknown server %q (want %s)", name, strings.Join(knownServers(), ", "))
 	}
 	if err != nil {
 		return nil, err
@@ -95,7 +104,9 @@ func startServer(ctx context.Context, name string, e env) (*server, error) {
 	return s, nil
 }
 
-func edgevitalsArgs(s *server, dir string, e env) ([]string, error) {
+func knownServers() []string { return append(slices.Clone(serverNames), extraServers...) }
+
+func edgevitalsArgs(s *server, dir string, e env, rum bool) ([]string, error) {
 	admin, err := freePort()
 	if err != nil {
 		return nil, err
@@ -119,13 +130,23 @@ hosts = ["*"]
 origins = ["http://%s"]
 preset = "none"
 `, filepath.Join(dir, "data"), s.port, admin, s.token, e.cacheBytes, e.origin.addr())
+	if rum {
+		cfg += `
+[rum]
+enabled = true
+sample_rate = 1.0
+`
+	}
 	path := filepath.Join(dir, "edgevitals.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("write edgevitals config: %w", err)
 	}
 	s.isHit = func(h http.Header) bool {
 		v := strings.ToLower(h.Get("Cache-Status"))
-		return strings.Contains(v, "; hit") && !strings.Contains(v, "fwd=")
+		hit := strings.Contains(v, "; hit") && !strings.Contains(v, "fwd=")
+		// With field data on, a hit that lacks the header the beacon reads
+		// would measure less work than field data costs: not a hit here.
+		return hit && (!rum || strings.Contains(h.Get("Server-Timing"), `edgevitals;desc="hit"`))
 	}
 	s.collapsed = func(h http.Header) bool {
 		return strings.Contains(strings.ToLower(h.Get("Cache-Status")), "collapsed")
