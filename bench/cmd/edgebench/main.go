@@ -66,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.scenario, "scenario", "hot", "`NAME`: "+strings.Join(scenarioNames(), ", "))
 	servers := fs.String("servers", "", "comma-separated `LIST` of "+strings.Join(knownServers(), ", ")+" (default all but edgevitals-rum; storm leaves out bare)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured round (whole seconds)")
-	fs.IntVar(&o.rounds, "rounds", 3, "measured rounds per server, interleaved A B C D A B C D ...")
+	fs.IntVar(&o.rounds, "rounds", 3, "measured rounds per server, interleaved A B C D, D C B A, ...")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured wrk run per server after filling its cache (0 = none)")
 	fs.IntVar(&o.conns, "connections", 64, "wrk connections")
 	fs.IntVar(&o.threads, "threads", 1, "wrk threads (all on the load core)")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
@@ -180,6 +181,83 @@ func (rep *report) writeLoads(w io.Writer) {
 		fmt.Fprintln(w, "Excluded rounds: none.")
 	} else {
 		fmt.Fprintf(w, "Excluded rounds (machine not quiet): %s.\n", strings.Join(excluded, "; "))
+	}
+	rep.writePaired(w)
+}
+
+// minPairs is the fewest paired rounds a paired comparison is printed for:
+// with fewer, a confidence interval of the median says little.
+const minPairs = 5
+
+// pairedRatios are, for each server after the first, its req/s divided by the
+// first server's in the same round, over the rounds where both were quiet. A
+// pair shares the machine's state of that moment, so it is steadier than a
+// ratio of medians when the machine drifts from round to round.
+func (rep *report) pairedRatios() map[string][]float64 {
+	if len(rep.servers) < 2 {
+		return nil
+	}
+	type key struct {
+		server string
+		round  int
+	}
+	last := map[key]roundResult{} // a round's final attempt
+	for _, r := range rep.rounds {
+		last[key{r.server, r.round}] = r
+	}
+	base := rep.servers[0].name
+	out := map[string][]float64{}
+	for _, s := range rep.servers[1:] {
+		for round := 1; ; round++ {
+			b, okB := last[key{base, round}]
+			x, okX := last[key{s.name, round}]
+			if !okB && !okX {
+				break
+			}
+			if !okB || !okX || b.noisy || x.noisy || b.wrk.rps() == 0 {
+				continue
+			}
+			out[s.name] = append(out[s.name], x.wrk.rps()/b.wrk.rps())
+		}
+	}
+	return out
+}
+
+// medianCI is the median of v and a 95% percentile-bootstrap confidence
+// interval for it, from a fixed seed so a report can be reproduced from its
+// rounds.
+func medianCI(v []float64) (med, lo, hi float64) {
+	const resamples = 10000
+	rng := rand.New(rand.NewPCG(1, 2))
+	meds := make([]float64, resamples)
+	sample := make([]float64, len(v))
+	for i := range meds {
+		for j := range sample {
+			sample[j] = v[rng.IntN(len(v))]
+		}
+		meds[i] = median(sample)
+	}
+	slices.Sort(meds)
+	return median(v), meds[resamples*25/1000], meds[resamples*975/1000-1]
+}
+
+func (rep *report) writePaired(w io.Writer) {
+	pairs := rep.pairedRatios()
+	var lines []string
+	for _, s := range rep.servers[min(1, len(rep.servers)):] {
+		v := pairs[s.name]
+		if len(v) < minPairs {
+			continue
+		}
+		med, lo, hi := medianCI(v)
+		lines = append(lines, fmt.Sprintf("- %s: %.3fx (95%% CI %.3fx to %.3fx, %d pairs)", s.name, med, lo, hi, len(v)))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nPaired rounds: req/s against %s in the same round, median and bootstrap interval:\n\n", rep.servers[0].name)
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
 	}
 }
 

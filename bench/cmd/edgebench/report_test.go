@@ -84,3 +84,71 @@ func TestFormatting(t *testing.T) {
 		t.Errorf("median even = %v, want 2.5", got)
 	}
 }
+
+// TestPairedRounds: each server after the first is compared with it round by
+// round; a noisy round drops its pair, and too few pairs print nothing.
+func TestPairedRounds(t *testing.T) {
+	rep := report{
+		scenario: scenarios["hot"],
+		servers:  []*server{{name: "edgevitals"}, {name: "edgevitals-rum"}, {name: "varnish"}},
+	}
+	// The machine drifts from 50k to 68k, and edgevitals-rum stays at 0.98x
+	// of edgevitals in every round but the noisy one.
+	for i := 1; i <= 10; i++ {
+		base := int64(50000 + 2000*(i-1))
+		for _, r := range []roundResult{
+			round("edgevitals", base, 2, time.Second, false),
+			round("edgevitals-rum", base*98/100, 2, time.Second, i == 4),
+		} {
+			r.round = i
+			rep.rounds = append(rep.rounds, r)
+		}
+		if i <= 3 {
+			v := round("varnish", base/2, 2, time.Second, false)
+			v.round = i
+			rep.rounds = append(rep.rounds, v)
+		}
+	}
+	pairs := rep.pairedRatios()
+	if got := len(pairs["edgevitals-rum"]); got != 9 {
+		t.Errorf("edgevitals-rum has %d pairs, want 9 (10 rounds, one noisy)", got)
+	}
+	if got := len(pairs["varnish"]); got != 3 {
+		t.Errorf("varnish has %d pairs, want 3", got)
+	}
+	var b strings.Builder
+	rep.write(&b)
+	out := b.String()
+	if !strings.Contains(out, "- edgevitals-rum: 0.980x (95% CI 0.980x to 0.980x, 9 pairs)") {
+		t.Errorf("report lacks the paired line for edgevitals-rum:\n%s", out)
+	}
+	if strings.Contains(out, "- varnish:") {
+		t.Errorf("report compares varnish on 3 pairs, fewer than %d:\n%s", minPairs, out)
+	}
+	// A ratio of medians would mix rounds from different moments; the
+	// paired median does not.
+	med, lo, hi := medianCI([]float64{0.9, 1.0, 1.1, 0.95, 1.05})
+	if med != 1.0 || lo > med || hi < med || lo < 0.9 || hi > 1.1 {
+		t.Errorf("medianCI = %v [%v, %v]", med, lo, hi)
+	}
+}
+
+func TestRoundOrderAlternates(t *testing.T) {
+	a, b, c := &server{name: "a"}, &server{name: "b"}, &server{name: "c"}
+	names := func(ss []*server) (out []string) {
+		for _, s := range ss {
+			out = append(out, s.name)
+		}
+		return out
+	}
+	servers := []*server{a, b, c}
+	if got := strings.Join(names(roundOrder(servers, 1)), " "); got != "a b c" {
+		t.Errorf("round 1 order = %s", got)
+	}
+	if got := strings.Join(names(roundOrder(servers, 2)), " "); got != "c b a" {
+		t.Errorf("round 2 order = %s", got)
+	}
+	if got := strings.Join(names(servers), " "); got != "a b c" {
+		t.Errorf("roundOrder changed its input: %s", got)
+	}
+}

@@ -38,7 +38,9 @@ type roundResult struct {
 	purgeErr  string // the last purge error, if any
 }
 
-// loads runs the wrk scenarios: warm every server, then rounds A B C D A B C D ...
+// loads runs the wrk scenarios: warm every server, then rounds A B C D, D C B A,
+// A B C D ... Reversing every other round keeps a drift of the machine during a
+// round from favouring whichever server goes first.
 func (r *runner) loads(ctx context.Context, servers []*server) (report, error) {
 	script, err := writeWrkScript(r.dir, r.o.urls, r.sc.missEvery)
 	if err != nil {
@@ -53,7 +55,7 @@ func (r *runner) loads(ctx context.Context, servers []*server) (report, error) {
 		rep.warnings = append(rep.warnings, w...)
 	}
 	for round := 1; round <= r.o.rounds; round++ {
-		for _, s := range servers {
+		for _, s := range roundOrder(servers, round) {
 			for attempt := 1; ; attempt++ {
 				res, err := r.measure(ctx, s, script, round, attempt)
 				if err != nil {
@@ -72,6 +74,17 @@ func (r *runner) loads(ctx context.Context, servers []*server) (report, error) {
 		rep.hwm = append(rep.hwm, treeHWM(s.proc.pid()))
 	}
 	return rep, nil
+}
+
+// roundOrder is the order servers are measured in a round: as given in odd
+// rounds, reversed in even ones.
+func roundOrder(servers []*server, round int) []*server {
+	if round%2 == 1 {
+		return servers
+	}
+	out := slices.Clone(servers)
+	slices.Reverse(out)
+	return out
 }
 
 func noisyMark(b bool) string {

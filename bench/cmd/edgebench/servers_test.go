@@ -1,11 +1,15 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/edgevitals/edgevitals/config"
 )
 
 func moduleRootForTest(t *testing.T) string {
@@ -66,5 +70,40 @@ func TestPeerConfigs(t *testing.T) {
 	}
 	if err := renderTemplate(filepath.Join(root, "bench", "nginx", "edgebench.conf"), filepath.Join(dir, "x"), map[string]any{}); err == nil {
 		t.Error("renderTemplate with missing fields = nil error, want one")
+	}
+}
+
+// TestEdgevitalsConfigs loads the configs the harness writes for edgevitals
+// and edgevitals-rum with edgevitals' own loader: both valid, and only the
+// second with field data on for every visitor.
+func TestEdgevitalsConfigs(t *testing.T) {
+	o, err := newOrigin(1000, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.close()
+	for _, rum := range []bool{false, true} {
+		dir := t.TempDir()
+		s := &server{name: "edgevitals"}
+		argv, err := edgevitalsArgs(s, dir, env{dir: dir, origin: o, cacheBytes: 64 << 20}, rum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := argv[len(argv)-1]
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("rum=%v: the written config does not load: %v", rum, err)
+		}
+		if cfg.RUM.Enabled != rum || rum && cfg.RUM.SampleRate != 1 {
+			t.Errorf("rum=%v: config has [rum] enabled=%v sample_rate=%v", rum, cfg.RUM.Enabled, cfg.RUM.SampleRate)
+		}
+		hit := http.Header{"Cache-Status": {"edgevitals; hit"}}
+		if got := s.isHit(hit); got == rum {
+			t.Errorf("rum=%v: a hit without Server-Timing counts as a hit: %v", rum, got)
+		}
+		hit.Set("Server-Timing", `edgevitals;desc="hit"`)
+		if !s.isHit(hit) {
+			t.Errorf("rum=%v: a hit with Server-Timing is not a hit", rum)
+		}
 	}
 }
