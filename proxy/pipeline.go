@@ -446,9 +446,13 @@ func copyBytes(b []byte) []byte {
 // shared, not copied, and numbers are formatted on the stack.
 func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, now time.Time, cs cacheStatus) {
 	out := &ctx.Response
+	// Every name added below is canonical already: stored names are as
+	// fasthttp parsed them from the origin, the rest are literals, so
+	// fasthttp need not normalise them again on every hit.
+	out.Header.DisableNormalizing()
 	out.SetStatusCode(e.Status)
 	debug := s.opt.DebugHeaders
-	dated := false
+	dated, timed := false, false
 	for i := range e.Header {
 		f := &e.Header[i]
 		if clientHeaderSkip(f.Name, debug) {
@@ -459,6 +463,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 			dated = true
 			continue
 		}
+		timed = timed || len(f.Name) == len(serverTimingName) && bytes.EqualFold(f.Name, serverTimingName)
 		out.Header.AddBytesKV(f.Name, f.Value)
 	}
 	if !dated {
@@ -472,7 +477,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	out.Header.SetBytesV("Age", appendInt(buf[:0], age))
 	out.Header.AddBytesV("Cache-Status", cs.appendTo(buf[:0]))
 	if s.opt.RUM != nil {
-		s.addServerTiming(&out.Header, st, cs)
+		s.addServerTiming(&out.Header, st, cs, timed)
 	}
 	if notModified(&ctx.Request.Header, e) {
 		out.SetStatusCode(fasthttp.StatusNotModified)

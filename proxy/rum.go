@@ -48,11 +48,16 @@ func weakenValidator(h *fasthttp.ResponseHeader) {
 	h.Del("Content-MD5")
 }
 
+// serverTimingName is the canonical name of the field the script reads.
+var serverTimingName = []byte("Server-Timing")
+
 // addServerTiming adds the Server-Timing member the field script reads. It
 // does not allocate. Only HTML responses carry it: the script reads it from
 // the page's navigation entry, and images, styles and scripts, most of a
-// site's hits, are spared the bytes.
-func (s *Server) addServerTiming(h *fasthttp.ResponseHeader, st *site, cs cacheStatus) {
+// site's hits, are spared the bytes. With the origin's own Server-Timing
+// present (had), the member is added beside it; otherwise it is set, which
+// spares fasthttp normalising the name on every hit.
+func (s *Server) addServerTiming(h *fasthttp.ResponseHeader, st *site, cs cacheStatus, had bool) {
 	if !isHTML(h) {
 		return
 	}
@@ -70,7 +75,12 @@ func (s *Server) addServerTiming(h *fasthttp.ResponseHeader, st *site, cs cacheS
 		}
 		st.timing.Store(t)
 	}
-	h.AddBytesV("Server-Timing", t.values[cs.viewIndex()])
+	v := t.values[cs.viewIndex()]
+	if had {
+		h.AddBytesKV(serverTimingName, v)
+		return
+	}
+	h.SetCanonical(serverTimingName, v)
 }
 
 // serverTimings are a site's Server-Timing values for its current release,

@@ -101,3 +101,18 @@ func TestServerTimingOnPagesOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestServerTimingKeepsTheOrigins: a CMS that sends its own Server-Timing
+// (WordPress' Performance Lab plugin does) keeps it; the field member is
+// added beside it, on a miss and on a hit.
+func TestServerTimingKeepsTheOrigins(t *testing.T) {
+	h := newHarness(t, page("<html><head></head><body>page</body></html>",
+		"Cache-Control: max-age=600", "Content-Type: text/html", "Server-Timing: wp;dur=12.5"), withRUM(t))
+	for i, status := range []string{"miss", "hit"} {
+		got := h.get("/post/").Header.Values("Server-Timing")
+		joined := strings.Join(got, ", ")
+		if !strings.Contains(joined, "wp;dur=12.5") || !strings.Contains(joined, `edgevitals;desc="`+status+`"`) {
+			t.Errorf("request %d: Server-Timing = %q, want the origin's and the %s member", i+1, got, status)
+		}
+	}
+}
