@@ -65,13 +65,7 @@ func (s *lineScanner) document() {
 			table = s.resolve(parts)
 			s.record(table)
 		default:
-			path := join(table, strings.Join(s.key(), "."))
-			s.record(path)
-			s.space(false)
-			if s.peek(0) == '=' {
-				s.i++
-				s.value(path)
-			}
+			s.keyValue(table)
 		}
 		if s.i == start {
 			s.i++ // not TOML after all; move on rather than loop
@@ -160,6 +154,18 @@ func unquote(q string) string {
 	return strings.Trim(q, `"`)
 }
 
+// keyValue records the key of a key = value pair under table and skips its value, as a
+// document and an inline table both hold them.
+func (s *lineScanner) keyValue(table string) {
+	path := join(table, strings.Join(s.key(), "."))
+	s.record(path)
+	s.space(false)
+	if s.peek(0) == '=' {
+		s.i++
+		s.value(path)
+	}
+}
+
 // value skips one value, recording the elements of arrays and the keys of inline tables.
 func (s *lineScanner) value(path string) {
 	s.space(false)
@@ -194,13 +200,7 @@ func (s *lineScanner) value(path string) {
 				return
 			}
 			start := s.i
-			key := join(path, strings.Join(s.key(), "."))
-			s.record(key)
-			s.space(false)
-			if s.peek(0) == '=' {
-				s.i++
-				s.value(key)
-			}
+			s.keyValue(path)
 			s.space(true)
 			if s.peek(0) == ',' {
 				s.i++
