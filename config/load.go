@@ -131,19 +131,10 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.Server.AdminToken = Secret(os.Getenv(TokenEnv))
 	}
 	for i := range c.Sites {
+		// Fill in what the file left to the preset, so the loaded Config says it outright.
 		s := &c.Sites[i]
-		if s.DefaultTTL == nil {
-			ttl := presetTTL(s.Preset)
-			s.DefaultTTL = &ttl
-		}
-		if s.StaleWhileRevalidate == nil {
-			d := presetSWR(s.Preset)
-			s.StaleWhileRevalidate = &d
-		}
-		if s.StaleIfError == nil {
-			d := presetSIE(s.Preset)
-			s.StaleIfError = &d
-		}
+		ttl, swr, sie := Duration(s.TTL()), Duration(s.SWR()), Duration(s.SIE())
+		s.DefaultTTL, s.StaleWhileRevalidate, s.StaleIfError = &ttl, &swr, &sie
 	}
 	problems := append(d.problems, c.validate(d.bad)...)
 
