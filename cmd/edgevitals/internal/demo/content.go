@@ -257,8 +257,6 @@ type page struct {
 	Next     string
 }
 
-// blockingScript is the bad release's first regression: an A/B-test snippet that busy-waits
-// 300 ms on the main thread before the page can render (worse FCP, LCP and TBT).
 // blockingScript is the bad release's "A/B test bootstrap": 300 ms of main
 // thread after the page loads (a long task after FCP: TBT) and 200 ms on
 // every click (INP), what a heavy tag manager does to a page.
