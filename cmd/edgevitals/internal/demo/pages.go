@@ -175,9 +175,9 @@ func (o *Origin) posts(w http.ResponseWriter, r *http.Request) {
 		Excerpt    rendered `json:"excerpt"`
 		Categories []int    `json:"categories"`
 	}
-	all, out := latest(len(articles), nil), []post{}
+	all, out, base := latest(len(articles), nil), []post{}, siteURL(r)
 	for _, a := range all[min((pageNo-1)*perPage, len(all)):min(pageNo*perPage, len(all))] {
-		out = append(out, post{a.ID, a.Date.Format("2006-01-02T15:04:05"), a.Slug, siteURL(r) + a.URL(),
+		out = append(out, post{a.ID, a.Date.Format("2006-01-02T15:04:05"), a.Slug, base + a.URL(),
 			rendered{a.Title}, rendered{"<p>" + a.Excerpt + "</p>"}, []int{a.Cat.ID}})
 	}
 	body, err := json.Marshal(out)
