@@ -70,11 +70,7 @@ func (p *proc) logTail() string {
 	if err != nil {
 		return ""
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 8 {
-		lines = lines[len(lines)-8:]
-	}
-	return strings.Join(lines, "\n")
+	return lastLines(string(b), 8)
 }
 
 // stop ends the process and its children: SIGTERM to the PIDs of its tree, then SIGKILL
