@@ -117,23 +117,16 @@ func (p *proc) stop(grace time.Duration) {
 
 // alive reports whether pid is still the process that started at start, and not a zombie.
 func alive(pid int, start uint64) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	st, err := parseProcStat(b)
-	if err != nil || st.start != start {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return !bytes.HasPrefix(b[i+1:], []byte(" Z"))
+	st, err := readProcStat(pid)
+	return err == nil && st.start == start && !st.zombie
 }
 
 // procStat holds the fields of /proc/PID/stat the harness uses.
 type procStat struct {
-	ppid  int
-	ticks uint64 // utime + stime, in clock ticks
-	start uint64 // start time after boot, in clock ticks: tells a PID's reuse apart
+	ppid   int
+	ticks  uint64 // utime + stime, in clock ticks
+	start  uint64 // start time after boot, in clock ticks: tells a PID's reuse apart
+	zombie bool   // exited, not yet reaped (state Z)
 }
 
 // parseProcStat parses one /proc/PID/stat line. The command name may hold spaces and
@@ -164,7 +157,7 @@ func parseProcStat(b []byte) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("proc stat: starttime %q: %w", f[19], err)
 	}
-	return procStat{ppid: ppid, ticks: ut + st, start: start}, nil
+	return procStat{ppid: ppid, ticks: ut + st, start: start, zombie: f[0] == "Z"}, nil
 }
 
 func readProcStat(pid int) (procStat, error) {

@@ -20,6 +20,7 @@ func TestParseProcStat(t *testing.T) {
 	}{
 		{"plain", "42 (varnishd) S 7 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 1 0 987" + tail, procStat{ppid: 7, ticks: 200, start: 987}, false},
 		{"spaces and parens in name", "43 (cache (main) x) R 42 1 1 0 -1 0 0 0 0 0 3 4 0 0 20 0 9 0 5" + tail, procStat{ppid: 42, ticks: 7, start: 5}, false},
+		{"zombie", "44 (nginx) Z 1 44 44 0 -1 0 0 0 0 0 2 1 0 0 20 0 1 0 8" + tail, procStat{ppid: 1, ticks: 3, start: 8, zombie: true}, false},
 		{"no paren", "42 varnishd S 7", procStat{}, true},
 		{"short", "42 (x) S 7 1 2", procStat{}, true},
 		{"bad utime", "42 (x) S 7 42 42 0 -1 0 0 0 0 0 abc 50 0 0 20 0 1 0 9" + tail, procStat{}, true},
