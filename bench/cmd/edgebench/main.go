@@ -272,6 +272,9 @@ func bench(ctx context.Context, o options, sc scenario, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	for _, s := range started {
+		rep.hwm = append(rep.hwm, treeHWM(s.proc.pid()))
+	}
 	rep.header = describe(o, sc, started)
 	rep.write(stdout)
 	return nil

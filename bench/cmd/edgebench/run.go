@@ -70,9 +70,6 @@ func (r *runner) loads(ctx context.Context, servers []*server) (report, error) {
 			}
 		}
 	}
-	for _, s := range servers {
-		rep.hwm = append(rep.hwm, treeHWM(s.proc.pid()))
-	}
 	return rep, nil
 }
 
@@ -285,9 +282,6 @@ func (r *runner) storms(ctx context.Context, servers []*server) (report, error) 
 				round, s.name, res.originReq, res.ok, res.bad, fmtDur(quantile(res.waits, 0.5)), fmtDur(quantile(res.waits, 1)))
 			rep.storms = append(rep.storms, res)
 		}
-	}
-	for _, s := range servers {
-		rep.hwm = append(rep.hwm, treeHWM(s.proc.pid()))
 	}
 	return rep, nil
 }
