@@ -74,7 +74,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.urls, "urls", 1000, "size of the URL set")
 	fs.DurationVar(&o.delay, "origin-delay", -1, "origin delay per request (-1 = the scenario's: 50ms mixed, 500ms storm, else 0)")
 	fs.DurationVar(&o.maxAge, "max-age", time.Hour, "Cache-Control max-age the origin sends")
-	o.cacheBytes = 512 << 20
 	fs.TextVar(&o.cacheBytes, "cache-bytes", config.Size(512<<20), "cache size of every cache, e.g. 512MiB")
 	fs.IntVar(&o.serverCPU, "server-cpu", 0, "the core the servers are pinned to")
 	fs.IntVar(&o.loadCPU, "load-cpu", 1, "the core wrk is pinned to")
