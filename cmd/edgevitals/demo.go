@@ -41,7 +41,8 @@ type demoSetup struct {
 // answers every host, releases read from the origin's X-Release header.
 func newDemo(listen, admin string, log *slog.Logger) (*demoSetup, error) {
 	d := &demoSetup{}
-	d.origin = demo.New(demo.Options{Logger: log, OnRelease: func(id string, bad bool) {
+	// The origin logs each release itself; the hook only purges.
+	d.origin = demo.New(demo.Options{Logger: log, OnRelease: func(string, bool) {
 		// A deploy pipeline purges after shipping; the demo does the same,
 		// softly, so visitors keep getting pages while the cache refills.
 		if p := d.proxy.Load(); p != nil {
@@ -49,7 +50,6 @@ func newDemo(listen, admin string, log *slog.Logger) (*demoSetup, error) {
 				log.Error("purge after release", "err", err)
 			}
 		}
-		log.Info("demo release shipped", "release", id, "bad", bad)
 	}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
