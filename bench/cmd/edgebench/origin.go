@@ -16,8 +16,7 @@ import (
 // delay, and Cache-Control max-age so that every cache may store them. It counts the
 // requests it answers, in total and per path for the miss storm.
 type origin struct {
-	body   []byte
-	cc     string
+	page   page
 	delay  atomic.Int64 // nanoseconds; changed between scenarios' phases
 	total  atomic.Int64
 	mu     sync.Mutex
@@ -32,20 +31,8 @@ func newOrigin(size int, maxAge time.Duration) (*origin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin listen: %w", err)
 	}
-	o := &origin{
-		body:   pageBody(size),
-		cc:     fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds())),
-		byPath: map[string]int{},
-		ln:     ln,
-	}
-	o.srv = &fasthttp.Server{
-		Handler:      o.handle,
-		Name:         "edgebench-origin",
-		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  60 * time.Second,
-		Concurrency:  64 << 10,
-	}
+	o := &origin{page: newPage(size, maxAge), byPath: map[string]int{}, ln: ln}
+	o.srv = newServer("edgebench-origin", o.handle)
 	go func() {
 		// Serve returns when Close shuts the listener; there is nobody to tell otherwise.
 		_ = o.srv.Serve(ln)
@@ -71,9 +58,7 @@ func (o *origin) handle(ctx *fasthttp.RequestCtx) {
 	if d := time.Duration(o.delay.Load()); d > 0 {
 		time.Sleep(d)
 	}
-	ctx.SetContentType("text/html; charset=utf-8")
-	ctx.Response.Header.Set("Cache-Control", o.cc)
-	ctx.SetBody(o.body)
+	o.page.write(ctx)
 }
 
 // count returns how many requests the origin answered for path.
@@ -81,6 +66,35 @@ func (o *origin) count(path string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.byPath[path]
+}
+
+// page is the answer of the origin and of the bare server alike: a fixed HTML body that
+// caches may keep for max-age.
+type page struct {
+	body []byte
+	cc   string
+}
+
+func newPage(size int, maxAge time.Duration) page {
+	return page{body: pageBody(size), cc: fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds()))}
+}
+
+func (p page) write(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/html; charset=utf-8")
+	ctx.Response.Header.Set("Cache-Control", p.cc)
+	ctx.SetBody(p.body)
+}
+
+// newServer is the HTTP server of the origin and of the bare server.
+func newServer(name string, h fasthttp.RequestHandler) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:      h,
+		Name:         name,
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  60 * time.Second,
+		Concurrency:  64 << 10,
+	}
 }
 
 // pageBody returns an HTML page of exactly size bytes (at least the skeleton's length).
@@ -105,19 +119,5 @@ func serveBare(addr string, size int, maxAge time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("bare listen: %w", err)
 	}
-	body := pageBody(size)
-	cc := fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds()))
-	srv := &fasthttp.Server{
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			ctx.SetContentType("text/html; charset=utf-8")
-			ctx.Response.Header.Set("Cache-Control", cc)
-			ctx.SetBody(body)
-		},
-		Name:         "edgebench-bare",
-		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  60 * time.Second,
-		Concurrency:  64 << 10,
-	}
-	return srv.Serve(ln)
+	return newServer("edgebench-bare", newPage(size, maxAge).write).Serve(ln)
 }
