@@ -261,8 +261,11 @@ func (s *Site) validate(v *checker, key string) {
 	}
 }
 
-func (c *Config) hasSite(name string) bool {
-	return slices.ContainsFunc(c.Sites, func(s Site) bool { return s.Name == name })
+// checkSite checks that name, under key, is the name of a configured site.
+func (c *Config) checkSite(v *checker, key, name string) {
+	if !slices.ContainsFunc(c.Sites, func(s Site) bool { return s.Name == name }) {
+		v.fail(key, "must name a configured site (%s), got %q", c.siteNames(), name)
+	}
 }
 
 // siteNames lists the configured site names for a message.
@@ -286,9 +289,7 @@ func (c *Config) validateVitals(v *checker) {
 	v.positive("vitals.timeout", c.Vitals.Timeout)
 	for i, p := range c.Vitals.Pages {
 		key := fmt.Sprintf("vitals.page[%d]", i)
-		if !c.hasSite(p.Site) {
-			v.fail(key+".site", "must name a configured site (%s), got %q", c.siteNames(), p.Site)
-		}
+		c.checkSite(v, key+".site", p.Site)
 		v.url(key+".url", p.URL)
 		if len(p.Profiles) == 0 {
 			v.fail(key+".profiles", "must list at least one of %s", strings.Join(Profiles, ", "))
@@ -308,9 +309,7 @@ func (c *Config) validateConversions(v *checker) {
 	seen := map[[2]string]string{}
 	for i, cv := range c.Conversions {
 		key := fmt.Sprintf("conversion[%d]", i)
-		if !c.hasSite(cv.Site) {
-			v.fail(key+".site", "must name a configured site (%s), got %q", c.siteNames(), cv.Site)
-		}
+		c.checkSite(v, key+".site", cv.Site)
 		switch id := [2]string{cv.Site, cv.Name}; {
 		case !labelPattern.MatchString(cv.Name):
 			v.fail(key+".name", "must be lowercase letters, digits, - and _ (it is a metric label), got %q", cv.Name)
