@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -107,7 +108,7 @@ func TestEntryRevalidated(t *testing.T) {
 
 	want := []string{"Content-Type: text/html", "cache-control: max-age=120", "Content-Length: 5",
 		"Link: </c.css>", "ETag: \"v1\"", "X-New: 1", "Surrogate-Key: post-1 home"}
-	if got := fieldStrings(n.Header); !equalStrings(got, want) {
+	if got := fieldStrings(n.Header); !slices.Equal(got, want) {
 		t.Errorf("Revalidated headers = %q, want %q", got, want)
 	}
 	if string(n.Body) != "hello" || n.Status != 200 || n.Key != old.Key || n.Site != "blog" {
@@ -117,7 +118,7 @@ func TestEntryRevalidated(t *testing.T) {
 	if string(n.ETag) != `"v1"` {
 		t.Errorf("Revalidated ETag = %q, want %q", n.ETag, `"v1"`)
 	}
-	if !equalStrings(n.Keys, []string{"post-1", "home"}) {
+	if !slices.Equal(n.Keys, []string{"post-1", "home"}) {
 		t.Errorf("Revalidated Keys = %q, want [post-1 home]", n.Keys)
 	}
 	if n.Policy != p || !n.ResponseTime.Equal(t0.Add(time.Hour+time.Second)) {

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,21 +20,12 @@ type variants struct {
 func (v *variants) tags(dst []string) []string {
 	for _, e := range v.entries {
 		for _, k := range e.Keys {
-			if !containsString(dst, k) {
+			if !slices.Contains(dst, k) {
 				dst = append(dst, k)
 			}
 		}
 	}
 	return dst
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // index knows what the store holds, per site: ristretto keeps only hashes and cannot be
@@ -71,7 +63,7 @@ func (x *index) put(v *variants) {
 	x.objects.Add(int64(len(v.entries)))
 	newTags := v.tags(nil)
 	for _, t := range oldTags {
-		if !containsString(newTags, t) {
+		if !slices.Contains(newTags, t) {
 			si.untag(t, v.key)
 		}
 	}

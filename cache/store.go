@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,7 +154,7 @@ func (s *Store) Set(e *Entry) bool {
 				break
 			}
 			left := o.ResponseTime.Add(o.Policy.Hold).Sub(now)
-			if left <= 0 || sameVary(o, e) || !equalStrings(o.Vary, e.Vary) || nv.cost+o.Size() > s.maxBytes {
+			if left <= 0 || sameVary(o, e) || !slices.Equal(o.Vary, e.Vary) || nv.cost+o.Size() > s.maxBytes {
 				continue
 			}
 			nv.entries = append(nv.entries, o)
@@ -174,18 +175,6 @@ func (s *Store) Set(e *Entry) bool {
 	s.c.Wait()
 	// A refusal by the admission policy has removed nv from the index by now.
 	return s.idx.current(e.Site, e.Key) == nv
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Delete removes every variant stored under the primary key and returns how many it removed.

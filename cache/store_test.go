@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -234,7 +235,7 @@ func TestStorePurge(t *testing.T) {
 					t.Errorf("purged %d, want %d", n, len(tt.purged))
 				}
 				for _, k := range all {
-					want := !containsString(tt.purged, k)
+					want := !slices.Contains(tt.purged, k)
 					e := s.Get([]byte(k), nil)
 					switch {
 					case soft && e == nil:

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -9,7 +10,7 @@ func TestAppendKeys(t *testing.T) {
 	f := func(dst []string, in string, want ...string) {
 		t.Helper()
 		got := AppendKeys(dst, []byte(in))
-		if !equalStrings(got, want) {
+		if !slices.Equal(got, want) {
 			t.Errorf("AppendKeys(%q, %q) = %q, want %q", dst, in, got, want)
 		}
 	}
@@ -37,7 +38,7 @@ func TestAppendKeysCopies(t *testing.T) {
 	v := []byte("a b")
 	got := AppendKeys(nil, v)
 	copy(v, "x y")
-	if !equalStrings(got, []string{"a", "b"}) {
+	if !slices.Equal(got, []string{"a", "b"}) {
 		t.Errorf("AppendKeys kept the caller's buffer: %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,7 @@ func (h header) Peek(key string) []byte {
 func TestVaryNames(t *testing.T) {
 	f := func(in string, want ...string) {
 		t.Helper()
-		if got := VaryNames([]byte(in)); !equalStrings(got, want) {
+		if got := VaryNames([]byte(in)); !slices.Equal(got, want) {
 			t.Errorf("VaryNames(%q) = %q, want %q", in, got, want)
 		}
 	}
