@@ -666,11 +666,22 @@ func trimZeros(s string) string {
 	return s
 }
 
+// FormatP writes a p-value as the report table shows it: "0.0034",
+// "< 0.001". The dashboard uses it too, so p-values read the same
+// everywhere.
+func FormatP(p float64) string {
+	if p < 0.001 {
+		return "< 0.001"
+	}
+	return strconv.FormatFloat(p, 'g', 2, 64)
+}
+
+// formatP is a p-value in a sentence: "p = 0.0034", "p < 0.001".
 func formatP(p float64) string {
 	if p < 0.001 {
-		return "p < 0.001"
+		return "p " + FormatP(p)
 	}
-	return "p = " + strconv.FormatFloat(p, 'g', 2, 64)
+	return "p = " + FormatP(p)
 }
 
 // Thousands writes n with thousands separators: 12,345. The dashboard uses
@@ -761,7 +772,7 @@ func (r Report) WriteTable(w io.Writer) error {
 			change = formatChange(u, l.After-l.Before)
 		}
 		if l.PValue != nil {
-			p = strings.TrimPrefix(strings.TrimPrefix(formatP(*l.PValue), "p = "), "p ")
+			p = FormatP(*l.PValue)
 		}
 		n := Thousands(uint64(max(l.NBefore, 0))) + "/" + Thousands(uint64(max(l.NAfter, 0)))
 		where := l.Page

@@ -376,6 +376,8 @@ func TestFormat(t *testing.T) {
 	f(formatP(0.0034), "p = 0.0034")
 	f(formatP(0.41234), "p = 0.41")
 	f(formatP(0.0002), "p < 0.001")
+	f(FormatP(0.0034), "0.0034")
+	f(FormatP(0.0002), "< 0.001")
 	f(Thousands(12000), "12,000")
 	f(Thousands(999), "999")
 	f(Thousands(1234567), "1,234,567")
