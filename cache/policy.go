@@ -1,6 +1,9 @@
 package cache
 
-import "time"
+import (
+	"bytes"
+	"time"
+)
 
 // Reason says why a request or response was not stored. String() is the value of the reason
 // label of edgevitals_uncacheable_total.
@@ -241,7 +244,8 @@ func initialAge(ageField []byte, date time.Time, dateOK bool, requestTime, respo
 			// as for an invalid Expires.
 			return staleAge
 		}
-		if n := parseDelta(firstMember(v)); n > 0 {
+		first, _ := cutMember(v)
+		if n := parseDelta(first); n > 0 {
 			age = time.Duration(n) * time.Second
 		}
 	}
@@ -258,20 +262,16 @@ const staleAge = 100 * 365 * 24 * time.Hour
 // with spaces is what joining repeated Age lines gives, and repeated lines
 // are not a valid singleton.
 func validAge(v []byte) bool {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		if !allDigits(v[:i]) {
+	for {
+		m, rest, more := bytes.Cut(v, comma)
+		if !allDigits(m) {
 			return false
 		}
-		if i == len(v) {
+		if !more {
 			return true
 		}
-		v = v[i+1:]
+		v = rest
 	}
-	return false
 }
 
 func allDigits(v []byte) bool {
@@ -283,15 +283,14 @@ func allDigits(v []byte) bool {
 	return len(v) > 0
 }
 
-// firstMember returns the first comma-separated member of a joined field value, trimmed.
-func firstMember(v []byte) []byte {
-	for i, c := range v {
-		if c == ',' {
-			v = v[:i]
-			break
-		}
-	}
-	return trimSpace(v)
+// comma separates the members of a list field.
+var comma = []byte(",")
+
+// cutMember splits the first comma-separated member off a list field value: the member,
+// trimmed of spaces and tabs, and what follows its comma (nil after the last member).
+func cutMember(v []byte) (member, rest []byte) {
+	m, rest, _ := bytes.Cut(v, comma)
+	return trimSpace(m), rest
 }
 
 func storableMethod(m []byte) bool {
@@ -301,17 +300,10 @@ func storableMethod(m []byte) bool {
 // varyStar reports whether a Vary value lists "*".
 func varyStar(v []byte) bool {
 	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		if string(trimSpace(v[:i])) == "*" {
+		var m []byte
+		if m, v = cutMember(v); string(m) == "*" {
 			return true
 		}
-		if i == len(v) {
-			break
-		}
-		v = v[i+1:]
 	}
 	return false
 }
@@ -347,39 +339,17 @@ const SurrogateName = "edgevitals"
 // Architecture 1.0), with the target removed. Without any target it returns
 // v itself and does not allocate.
 func surrogateFor(v []byte, name string) []byte {
-	if len(v) == 0 {
-		return v
-	}
-	hasTarget := false
-	for _, c := range v {
-		if c == ';' {
-			hasTarget = true
-			break
-		}
-	}
-	if !hasTarget {
+	if bytes.IndexByte(v, ';') < 0 {
 		return v
 	}
 	var out []byte
 	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		m := trimSpace(v[:i])
-		if i < len(v) {
-			v = v[i+1:]
-		} else {
-			v = nil
-		}
-		dir := m
-		for j, c := range m {
-			if c == ';' {
-				dir = trimSpace(m[:j])
-				if !equalFold(trimSpace(m[j+1:]), name) {
-					dir = nil
-				}
-				break
+		var dir []byte
+		dir, v = cutMember(v)
+		if d, target, ok := bytes.Cut(dir, []byte(";")); ok {
+			dir = trimSpace(d)
+			if !equalFold(trimSpace(target), name) {
+				dir = nil
 			}
 		}
 		if len(dir) == 0 {

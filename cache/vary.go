@@ -20,18 +20,11 @@ const maxVaryNames = 16
 func VaryNames(v []byte) []string {
 	var names []string
 	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		name := trimSpace(v[:i])
+		var name []byte
+		name, v = cutMember(v)
 		if len(name) > 0 && string(name) != "*" && len(names) < maxVaryNames {
 			names = append(names, strings.ToLower(string(name)))
 		}
-		if i == len(v) {
-			break
-		}
-		v = v[i+1:]
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
