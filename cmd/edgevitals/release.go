@@ -138,8 +138,14 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	var raw json.RawMessage
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_, err := c.do(ctx, http.MethodGet, "/api/report?"+q.Encode(), nil, &raw)
+		code, err := c.do(ctx, http.MethodGet, "/api/report?"+q.Encode(), nil, &raw)
 		cancel()
+		if code == http.StatusConflict && *failOn != "" {
+			// A site's first release: nothing it could have regressed
+			// against, so a pipeline's first deploy goes through.
+			fmt.Fprintf(stderr, "edgevitals report: %v; not a regression\n", err)
+			return 0
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "edgevitals report: %v\n", err)
 			return 1

@@ -66,6 +66,21 @@ func TestReleaseGuardrail(t *testing.T) {
 	a.releases.RecordTraffic()
 
 	var out, errs bytes.Buffer
+	// The first release has nothing to compare with: the guardrail lets a
+	// site's first deploy through, a plain report says it cannot report.
+	if code := run([]string{"report", "-release", "v1", "-fail-on", "regressed", "-admin", admin}, &out, &errs); code != 0 || !strings.Contains(errs.String(), "is the first of site") {
+		t.Errorf("guardrail on the first release = %d %q, want 0 and why", code, errs.String())
+	}
+	errs.Reset()
+	if code := run([]string{"report", "-release", "v1", "-admin", admin}, &out, &errs); code != 1 || !strings.Contains(errs.String(), "nothing to compare") {
+		t.Errorf("report of the first release = %d %q, want 1 and why", code, errs.String())
+	}
+	errs.Reset()
+	first := exec.Command("sh", "../../deploy/ci/release.sh", "blog", "v1", "", "--guard", "1")
+	first.Env = append(os.Environ(), "EDGEVITALS_ADMIN="+admin, "EDGEVITALS_ADMIN_TOKEN=e2e-token")
+	if out, err := first.CombinedOutput(); err != nil || !strings.Contains(string(out), "the site's first") {
+		t.Errorf("deploy/ci/release.sh --guard on the first release = %v:\n%s\nwant exit 0 at once, saying why", err, out)
+	}
 	if code := run([]string{"release", "-site", "blog", "-id", "v2", "-note", "A/B test", "-admin", admin}, &out, &errs); code != 0 {
 		t.Fatalf("edgevitals release = %d: %s", code, errs.String())
 	}

@@ -21,7 +21,13 @@ esac
 [ "$guard" = "--guard" ] || exit 0
 deadline=$(( $(date +%s) + minutes * 60 ))
 while :; do
-	report=$(curl -sS -H "$auth" "$admin/api/report?site=$site&release=$id")
+	report=$(curl -sS -w '\n%{http_code}' -H "$auth" "$admin/api/report?site=$site&release=$id")
+	if [ "${report##*
+}" = 409 ]; then
+		# The site's first release: nothing it could have regressed against.
+		echo "release $id of $site: the site's first, nothing to compare it with"
+		exit 0
+	fi
 	verdict=$(printf '%s' "$report" | sed -n 's/.*"verdict":"\([a-z ]*\)".*/\1/p' | tail -n 1)
 	complete=$(printf '%s' "$report" | grep -c '"complete":true' || true)
 	if printf '%s' "$report" | grep -q '"verdict":"regressed"'; then
