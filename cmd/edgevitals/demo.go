@@ -148,7 +148,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   admin token                %[3]s
 
 Try:
-  curl -sI %[1]s/ | grep -i cache-status      (twice: a miss, then a hit)
+  curl -sI %[1]s/ | grep -i cache-status      (a miss the first time, hits after; the lab sampler may have been first)
   curl -s -X PURGE -H 'Surrogate-Key: home' %[1]s/
   curl -s %[2]s/metrics | grep edgevitals_requests_total
 
