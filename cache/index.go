@@ -166,8 +166,9 @@ func (x *index) matching(site string, match func(key string) bool) []*variants {
 	return out
 }
 
-// pathOf returns the part of a key built by AppendKey that starts at the path.
-func pathOf(key string) string {
+// KeyPath returns the part of a key built by AppendKey that starts at the path: the path and
+// the query, as escaped in the key. Purges match prefixes and patterns against it.
+func KeyPath(key string) string {
 	if i := strings.Index(key, "://"); i >= 0 {
 		rest := key[i+3:]
 		if j := strings.IndexByte(rest, '/'); j >= 0 {

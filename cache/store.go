@@ -215,7 +215,7 @@ func (s *Store) PurgePrefix(site, prefix string, soft bool) int {
 	match := func(key string) bool { return strings.HasPrefix(key, prefix) }
 	if strings.HasPrefix(prefix, "/") {
 		p := string(AppendKeyPath(nil, []byte(prefix)))
-		match = func(key string) bool { return strings.HasPrefix(pathOf(key), p) }
+		match = func(key string) bool { return strings.HasPrefix(KeyPath(key), p) }
 	}
 	return s.PurgeMatch(site, match, soft)
 }

@@ -78,18 +78,6 @@ func (s *Server) purgeURL(st *site, host, path, query []byte, soft bool) int {
 	return n
 }
 
-// keyPath returns the path and query of a cache key "scheme://host/path?q".
-func keyPath(key string) string {
-	if i := strings.Index(key, "://"); i >= 0 {
-		rest := key[i+3:]
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			return rest[j:]
-		}
-		return "/"
-	}
-	return key
-}
-
 func (s *Server) purgeAllowed(ctx *fasthttp.RequestCtx) bool {
 	addr, ok := netip.AddrFromSlice(ctx.RemoteIP())
 	if !ok {
@@ -186,7 +174,7 @@ func (s *Server) Purge(req PurgeRequest) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("bad regex: %w", err)
 		}
-		n := s.store.PurgeMatch(st.Name, func(key string) bool { return re.MatchString(keyPath(key)) }, soft)
+		n := s.store.PurgeMatch(st.Name, func(key string) bool { return re.MatchString(cache.KeyPath(key)) }, soft)
 		s.countPurge("regex", soft, n)
 		return n, nil
 	case req.Prefix != "":
@@ -194,7 +182,7 @@ func (s *Server) Purge(req PurgeRequest) (int, error) {
 			return 0, fmt.Errorf("prefix must start with /, got %q", req.Prefix)
 		}
 		prefix := req.Prefix
-		n := s.store.PurgeMatch(st.Name, func(key string) bool { return strings.HasPrefix(keyPath(key), prefix) }, soft)
+		n := s.store.PurgeMatch(st.Name, func(key string) bool { return strings.HasPrefix(cache.KeyPath(key), prefix) }, soft)
 		s.countPurge("prefix", soft, n)
 		return n, nil
 	}
