@@ -28,12 +28,10 @@ type Sample struct {
 	Took          time.Duration
 }
 
-// sampleJSON is the wire form of a Sample: milliseconds as numbers, null for
-// what was not measured. Its keys match `edgevitals measure -json`.
-type sampleJSON struct {
-	URL           string   `json:"url"`
-	Profile       string   `json:"profile"`
-	At            string   `json:"at"`
+// labJSON is the wire form of the figures a Sample and a Summary share:
+// milliseconds as numbers, null for what was not measured. Both embed it,
+// so a stored sample and `edgevitals measure -json` use the same keys.
+type labJSON struct {
 	LCP           *float64 `json:"lcp_ms"`
 	FCP           *float64 `json:"fcp_ms"`
 	TTFB          *float64 `json:"ttfb_ms"`
@@ -43,7 +41,15 @@ type sampleJSON struct {
 	TransferBytes int64    `json:"transfer_bytes"`
 	Requests      int64    `json:"requests"`
 	CacheStatus   string   `json:"cache_status"`
-	Took          float64  `json:"took_ms"`
+}
+
+// sampleJSON is the wire form of a Sample.
+type sampleJSON struct {
+	URL     string `json:"url"`
+	Profile string `json:"profile"`
+	At      string `json:"at"`
+	labJSON
+	Took float64 `json:"took_ms"`
 }
 
 func msOf(d *time.Duration) *float64 {
@@ -87,9 +93,10 @@ func checkCLS(v float64) error {
 func (s Sample) MarshalJSON() ([]byte, error) {
 	w := sampleJSON{
 		URL: s.URL, Profile: s.Profile,
-		LCP: msOf(s.LCP), FCP: msOf(s.FCP), TTFB: msOf(s.TTFB), TBT: msOf(s.TBT), INP: msOf(s.INP),
-		CLS:           s.CLS,
-		TransferBytes: s.TransferBytes, Requests: s.Requests, CacheStatus: s.CacheStatus,
+		labJSON: labJSON{
+			LCP: msOf(s.LCP), FCP: msOf(s.FCP), TTFB: msOf(s.TTFB), TBT: msOf(s.TBT), INP: msOf(s.INP), CLS: s.CLS,
+			TransferBytes: s.TransferBytes, Requests: s.Requests, CacheStatus: s.CacheStatus,
+		},
 		Took: float64(s.Took) / float64(time.Millisecond),
 	}
 	if !s.At.IsZero() {

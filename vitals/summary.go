@@ -123,19 +123,11 @@ func median(v []float64) (float64, bool) {
 // MarshalJSON writes the object of `edgevitals measure -json`.
 func (s Summary) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		URL           string   `json:"url"`
-		Profile       string   `json:"profile"`
-		Runs          int      `json:"runs"`
-		LCP           *float64 `json:"lcp_ms"`
-		FCP           *float64 `json:"fcp_ms"`
-		TTFB          *float64 `json:"ttfb_ms"`
-		TBT           *float64 `json:"tbt_ms"`
-		INP           *float64 `json:"inp_ms"`
-		CLS           *float64 `json:"cls"`
-		TransferBytes int64    `json:"transfer_bytes"`
-		Requests      int64    `json:"requests"`
-		CacheStatus   string   `json:"cache_status"`
-	}{s.URL, s.Profile, s.Runs, msOf(s.LCP), msOf(s.FCP), msOf(s.TTFB), msOf(s.TBT), msOf(s.INP), s.CLS, s.TransferBytes, s.Requests, s.CacheStatus})
+		URL     string `json:"url"`
+		Profile string `json:"profile"`
+		Runs    int    `json:"runs"`
+		labJSON
+	}{s.URL, s.Profile, s.Runs, labJSON{msOf(s.LCP), msOf(s.FCP), msOf(s.TTFB), msOf(s.TBT), msOf(s.INP), s.CLS, s.TransferBytes, s.Requests, s.CacheStatus}})
 }
 
 // WriteTable writes the summaries as a table, each value with its band.
