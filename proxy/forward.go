@@ -29,8 +29,7 @@ var schemeHTTP, schemeHTTPS = []byte("http"), []byte("https")
 // conditionals or body, and Accept-Encoding folded to gzip or nothing so
 // variants stay few. It does not allocate.
 func normalizeCacheable(h *fasthttp.RequestHeader) {
-	h.DelAllCookies()
-	h.Del("Cookie")
+	h.DelAllCookies() // every Cookie line: fasthttp refuses Cookie as a trailer
 	// One pass over the request's fields finds the poison ones (usually
 	// none); deleting each name unconditionally cost a key normalisation
 	// per name on every request.
