@@ -89,6 +89,39 @@ func checkCLS(v float64) error {
 	return nil
 }
 
+// clsOf checks a CLS read from JSON; nil stays nil.
+func clsOf(v *float64) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if err := checkCLS(*v); err != nil {
+		return nil, err
+	}
+	c := *v
+	return &c, nil
+}
+
+// msField is a time in milliseconds read from JSON, named by its key.
+type msField struct {
+	key string
+	in  *float64
+	out **time.Duration
+}
+
+// durations converts each field's time (nil stays nil) and returns an
+// error naming every one out of range.
+func durations(fs []msField) error {
+	var errs []error
+	for _, f := range fs {
+		d, err := durOf(f.in)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.key, err))
+		}
+		*f.out = d
+	}
+	return errors.Join(errs...)
+}
+
 // MarshalJSON encodes times as milliseconds and unmeasured metrics as null.
 func (s Sample) MarshalJSON() ([]byte, error) {
 	w := sampleJSON{
@@ -121,25 +154,10 @@ func (s *Sample) UnmarshalJSON(b []byte) error {
 		}
 		out.At = t
 	}
-	var errs []error
-	for _, f := range []struct {
-		name string
-		in   *float64
-		out  **time.Duration
-	}{{"lcp_ms", w.LCP, &out.LCP}, {"fcp_ms", w.FCP, &out.FCP}, {"ttfb_ms", w.TTFB, &out.TTFB}, {"tbt_ms", w.TBT, &out.TBT}, {"inp_ms", w.INP, &out.INP}} {
-		d, err := durOf(f.in)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
-		}
-		*f.out = d
-	}
-	if w.CLS != nil {
-		if err := checkCLS(*w.CLS); err != nil {
-			errs = append(errs, err)
-		}
-		v := *w.CLS
-		out.CLS = &v
-	}
+	cls, err := clsOf(w.CLS)
+	out.CLS = cls
+	errs := []error{durations([]msField{{"lcp_ms", w.LCP, &out.LCP}, {"fcp_ms", w.FCP, &out.FCP},
+		{"ttfb_ms", w.TTFB, &out.TTFB}, {"tbt_ms", w.TBT, &out.TBT}, {"inp_ms", w.INP, &out.INP}}), err}
 	if w.TransferBytes < 0 || w.Requests < 0 {
 		errs = append(errs, errors.New("negative transfer_bytes or requests"))
 	}

@@ -47,26 +47,10 @@ func parseFigures(b []byte) (figures, error) {
 		return figures{}, fmt.Errorf("decode page figures: %w", err)
 	}
 	var f figures
-	var errs []error
-	for _, m := range []struct {
-		name string
-		in   *float64
-		out  **time.Duration
-	}{{"lcp", p.LCP, &f.LCP}, {"fcp", p.FCP, &f.FCP}, {"ttfb", p.TTFB, &f.TTFB}, {"tbt", p.TBT, &f.TBT}, {"inp", p.INP, &f.INP}} {
-		d, err := durOf(m.in)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", m.name, err))
-		}
-		*m.out = d
-	}
-	if p.CLS != nil {
-		if err := checkCLS(*p.CLS); err != nil {
-			errs = append(errs, err)
-		} else {
-			v := *p.CLS
-			f.CLS = &v
-		}
-	}
+	cls, err := clsOf(p.CLS)
+	f.CLS = cls
+	errs := []error{durations([]msField{{"lcp", p.LCP, &f.LCP}, {"fcp", p.FCP, &f.FCP},
+		{"ttfb", p.TTFB, &f.TTFB}, {"tbt", p.TBT, &f.TBT}, {"inp", p.INP, &f.INP}}), err}
 	if p.Interactions < 0 {
 		errs = append(errs, fmt.Errorf("interactions %d < 0", p.Interactions))
 	}
