@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -469,13 +470,10 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	if !dated {
 		stampDate(&out.Header)
 	}
-	var buf [160]byte
-	age := int64(e.Age(now) / time.Second)
-	if age < 0 {
-		age = 0
-	}
-	out.Header.SetBytesV("Age", appendInt(buf[:0], age))
-	out.Header.AddBytesV("Cache-Status", cs.appendTo(buf[:0]))
+	var buf [20]byte
+	age := max(0, int64(e.Age(now)/time.Second))
+	out.Header.SetBytesV("Age", strconv.AppendInt(buf[:0], age, 10))
+	s.addCacheStatus(&out.Header, cs)
 	if s.opt.RUM != nil {
 		s.addServerTiming(&out.Header, st, cs, timed)
 	}
@@ -485,20 +483,6 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 		return
 	}
 	out.SetBodyRaw(e.Body)
-}
-
-func appendInt(dst []byte, n int64) []byte {
-	if n == 0 {
-		return append(dst, '0')
-	}
-	var tmp [20]byte
-	i := len(tmp)
-	for n > 0 {
-		i--
-		tmp[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return append(dst, tmp[i:]...)
 }
 
 // notModified evaluates a client's If-None-Match / If-Modified-Since against
