@@ -357,19 +357,11 @@ func (c comparison) proportions(l Line, xb, nb, xa, na uint64, min int, what str
 	if na > 0 {
 		l.After = float64(xa) / float64(na)
 	}
-	if nb > 0 && na > 0 {
-		l.Delta = l.After - l.Before
-	}
-	if nb == 0 || na == 0 || nb < uint64(min) || na < uint64(min) {
-		l.Verdict = NotEnoughData
-		l.Why = c.notEnough(l, min, what)
+	if !c.enough(&l, nb > 0 && na > 0, min, what) {
 		return l
 	}
 	_, p := twoProportionZ(xb, nb, xa, na)
-	l.PValue = &p
-	l.Verdict = c.judge(l.Before, l.After, p < o.Alpha)
-	l.Why = c.why(l, fmt.Sprintf(" of %s %s", Thousands(na), what))
-	return l
+	return c.decide(l, &p, o.Alpha, fmt.Sprintf(" of %s %s", Thousands(na), what))
 }
 
 func originLine(before, after TrafficPoint, o ReportOptions) Line {
@@ -398,17 +390,10 @@ func (c comparison) quantiles(qb float64, okb bool, nb uint64, qa float64, oka b
 	if oka {
 		l.After = qa
 	}
-	if okb && oka {
-		l.Delta = l.After - l.Before
-	}
-	if !okb || !oka || nb < uint64(need) || na < uint64(need) {
-		l.Verdict = NotEnoughData
-		l.Why = c.notEnough(l, need, what)
+	if !c.enough(&l, okb && oka, need, what) {
 		return l
 	}
-	l.Verdict = c.judge(l.Before, l.After, true)
-	l.Why = c.why(l, "")
-	return l
+	return c.decide(l, nil, 0, "")
 }
 
 // newReasons are the uncacheable reasons of after that before did not
@@ -538,22 +523,38 @@ type comparison struct {
 // samples compares the p75 of two sets of samples with a Mann-Whitney U
 // test.
 func (c comparison) samples(before, after []float64, o ReportOptions) Line {
-	l := Line{Metric: c.metric, NBefore: len(before), NAfter: len(after)}
 	qb, okb := quantile(before, 0.75)
 	qa, oka := quantile(after, 0.75)
-	l.Before, l.After = qb, qa
-	if okb && oka {
-		l.Delta = l.After - l.Before
-	}
-	if !okb || !oka || len(before) < o.MinSamples || len(after) < o.MinSamples {
-		l.Verdict = NotEnoughData
-		l.Why = c.notEnough(l, o.MinSamples, "samples")
+	l := Line{Metric: c.metric, Before: qb, After: qa, NBefore: len(before), NAfter: len(after)}
+	if !c.enough(&l, okb && oka, o.MinSamples, "samples") {
 		return l
 	}
 	_, p := mannWhitney(before, after)
-	l.PValue = &p
-	l.Verdict = c.judge(l.Before, l.After, p < o.Alpha)
-	l.Why = c.why(l, "")
+	return c.decide(l, &p, o.Alpha, "")
+}
+
+// enough sets l's Delta when both sides have a value (ok) and reports
+// whether each side stands on need observations (of what). When not, l
+// is not enough data, with its sentence.
+func (c comparison) enough(l *Line, ok bool, need int, what string) bool {
+	if ok {
+		l.Delta = l.After - l.Before
+	}
+	if !ok || l.NBefore < need || l.NAfter < need {
+		l.Verdict = NotEnoughData
+		l.Why = c.notEnough(*l, need, what)
+		return false
+	}
+	return true
+}
+
+// decide gives l its verdict and sentence: on the thresholds and, when p
+// is not nil, on the test's p-value at alpha. extra goes after the
+// numbers in the sentence.
+func (c comparison) decide(l Line, p *float64, alpha float64, extra string) Line {
+	l.PValue = p
+	l.Verdict = c.judge(l.Before, l.After, p == nil || *p < alpha)
+	l.Why = c.why(l, extra)
 	return l
 }
 

@@ -224,19 +224,11 @@ func (c comparison) histograms(before, after FieldHistogram, scale float64, o Re
 	qb, okb := before.Quantile(0.75)
 	qa, oka := after.Quantile(0.75)
 	l.Before, l.After = qb*scale, qa*scale
-	if okb && oka {
-		l.Delta = l.After - l.Before
-	}
-	if !okb || !oka || nb < int64(o.MinSamples) || na < int64(o.MinSamples) {
-		l.Verdict = NotEnoughData
-		l.Why = c.notEnough(l, o.MinSamples, "page views")
+	if !c.enough(&l, okb && oka, o.MinSamples, "page views") {
 		return l
 	}
 	_, p := mannWhitneyHist(before, after)
-	l.PValue = &p
-	l.Verdict = c.judge(l.Before, l.After, p < o.Alpha)
-	l.Why = c.why(l, "")
-	return l
+	return c.decide(l, &p, o.Alpha, "")
 }
 
 // conversionLine compares the conversion rate of goal, conversions over
