@@ -184,13 +184,14 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	err := st.pool.do(req, resp)
 	respTime := s.clock()
 	fasthttp.ReleaseRequest(req)
+	var standIn *cache.Entry // the stored copy when it may answer for a failed fetch (stale-if-error)
+	if stale != nil && stale.State(respTime) != cache.Expired {
+		standIn = stale
+	}
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		st.metrics.originDone(0, t)
-		if stale != nil && stale.State(respTime) != cache.Expired {
-			return fetchResult{entry: stale, err: err}
-		}
-		return fetchResult{err: err}
+		return fetchResult{entry: standIn, err: err}
 	}
 	code := resp.StatusCode()
 	st.metrics.originDone(code, t)
@@ -202,20 +203,20 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 		p := cache.Evaluate(cache.Request{Method: []byte(fasthttp.MethodGet)}, info, reqTime, respTime, st.Defaults)
 		fields := storedFields(&resp.Header)
 		closeResponse(resp)
-		if !p.Store {
+		ne := stale.Revalidated(fields, p, reqTime, respTime)
+		if p.Store {
+			s.store.Set(ne)
+		} else {
 			// The new headers forbid storing; the stored body is still the
 			// current representation for this one response.
 			s.store.Delete(key)
 			st.metrics.uncacheableInc(p.Reason)
-			return fetchResult{entry: stale.Revalidated(fields, p, reqTime, respTime), code: code}
 		}
-		ne := stale.Revalidated(fields, p, reqTime, respTime)
-		s.store.Set(ne)
 		return fetchResult{entry: ne, code: code}
 	}
-	if stale != nil && code >= 500 && stale.State(respTime) != cache.Expired {
+	if standIn != nil && code >= 500 {
 		closeResponse(resp)
-		return fetchResult{entry: stale, code: code}
+		return fetchResult{entry: standIn, code: code}
 	}
 
 	info := responseInfo(&resp.Header, code)
@@ -236,10 +237,7 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	if err != nil {
 		// The origin failed mid-body: like no answer at all.
 		closeResponse(resp)
-		if stale != nil && stale.State(respTime) != cache.Expired {
-			return fetchResult{entry: stale, err: err}
-		}
-		return fetchResult{err: err}
+		return fetchResult{entry: standIn, err: err}
 	}
 	if !complete {
 		st.metrics.uncacheableInc(cache.ReasonTooLarge)
