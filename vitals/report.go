@@ -263,7 +263,7 @@ func (st *Store) BuildReport(site, releaseID string, o ReportOptions) (Report, e
 			return Report{}, fmt.Errorf("build report: %w", err)
 		}
 		rep.NewUncacheable = newReasons(before, after)
-		rep.Lines = append(rep.Lines, hitRatioLine(before, after, rep.NewUncacheable, o), originLine(before, after, o))
+		rep.Lines = append(rep.Lines, hitRatioLine(before, after, rep.NewUncacheable, o), originLine(originP95(before), originP95(after), o))
 		w := reportWindows{prevID: rep.Previous.ID, id: rep.Release.ID, prevFrom: prevFrom, from: from, to: to, open: rep.Open}
 		if field, err = st.fieldLines(site, w, o); err != nil {
 			return Report{}, fmt.Errorf("build report: %w", err)
@@ -364,33 +364,44 @@ func (c comparison) proportions(l Line, xb, nb, xa, na uint64, min int, what str
 	return c.decide(l, &p, o.Alpha, fmt.Sprintf(" of %s %s", Thousands(na), what))
 }
 
-func originLine(before, after TrafficPoint, o ReportOptions) Line {
+// originLine compares the origin's p95 latency of two windows, from this
+// node's store or from Prometheus.
+func originLine(before, after histQuantile, o ReportOptions) Line {
 	c := comparison{metric: "origin_p95_seconds", subject: "The origin's response time", unit: unitSeconds, quantile: "p95",
 		rel: o.Thresholds.OriginRel, abs: o.Thresholds.OriginAbs.Seconds()}
-	var nb, na uint64
-	for _, n := range before.OriginBuckets {
-		nb += n
-	}
-	for _, n := range after.OriginBuckets {
-		na += n
-	}
-	qb, okb := histogramQuantile(0.95, OriginBounds, before.OriginBuckets)
-	qa, oka := histogramQuantile(0.95, OriginBounds, after.OriginBuckets)
-	return c.quantiles(qb, okb, nb, qa, oka, na, o.MinOriginRequests, "origin requests")
+	return c.quantiles(before, after, o.MinOriginRequests, "origin requests")
 }
 
-// quantiles compares two quantiles read from histograms, of nb and na
-// observations: no test can run on them, so the thresholds alone decide,
-// once both sides have need observations (of what).
-func (c comparison) quantiles(qb float64, okb bool, nb uint64, qa float64, oka bool, na uint64, need int, what string) Line {
-	l := Line{Metric: c.metric, NBefore: clampInt(nb), NAfter: clampInt(na)}
-	if okb {
-		l.Before = qb
+// originP95 is the p95 of the origin latency buckets of p.
+func originP95(p TrafficPoint) histQuantile {
+	var n uint64
+	for _, c := range p.OriginBuckets {
+		n += c
 	}
-	if oka {
-		l.After = qa
+	v, ok := histogramQuantile(0.95, OriginBounds, p.OriginBuckets)
+	return histQuantile{v: v, ok: ok, n: n}
+}
+
+// histQuantile is a quantile read from a histogram: its value, whether the
+// histogram had one, and how many observations it stands on.
+type histQuantile struct {
+	v  float64
+	ok bool
+	n  uint64
+}
+
+// quantiles compares two quantiles read from histograms: no test can run
+// on them, so the thresholds alone decide, once both sides have need
+// observations (of what).
+func (c comparison) quantiles(before, after histQuantile, need int, what string) Line {
+	l := Line{Metric: c.metric, NBefore: clampInt(before.n), NAfter: clampInt(after.n)}
+	if before.ok {
+		l.Before = before.v
 	}
-	if !c.enough(&l, okb && oka, need, what) {
+	if after.ok {
+		l.After = after.v
+	}
+	if !c.enough(&l, before.ok && after.ok, need, what) {
 		return l
 	}
 	return c.decide(l, nil, 0, "")

@@ -156,25 +156,17 @@ func redactURL(u string) string {
 
 // promWindow is what Prometheus holds for one window of a report.
 type promWindow struct {
-	traffic   TrafficPoint // requests by cache outcome, uncacheable reasons
-	origin    float64      // p95 of the origin's response time
-	originOK  bool
-	originN   uint64
-	field     map[string]map[string]promQuantile // metric -> device -> p75
+	traffic   TrafficPoint                       // requests by cache outcome, uncacheable reasons
+	origin    histQuantile                       // p95 of the origin's response time
+	field     map[string]map[string]histQuantile // metric -> device -> p75
 	sessions  uint64
 	converted map[string]uint64 // by goal
-}
-
-type promQuantile struct {
-	v  float64
-	ok bool
-	n  uint64
 }
 
 // window reads [from, to) of site: each query is evaluated at to over a
 // range of the window's length. An empty window reads nothing.
 func (ps *PromSource) window(ctx context.Context, site string, from, to time.Time) (promWindow, error) {
-	w := promWindow{traffic: TrafficPoint{Site: site, At: to}, field: map[string]map[string]promQuantile{}, converted: map[string]uint64{}}
+	w := promWindow{traffic: TrafficPoint{Site: site, At: to}, field: map[string]map[string]histQuantile{}, converted: map[string]uint64{}}
 	if !from.Before(to) {
 		return w, nil
 	}
@@ -220,10 +212,10 @@ func (ps *PromSource) window(ctx context.Context, site string, from, to time.Tim
 		w.traffic.Uncacheable[r] += n
 	}
 
-	if w.origin, w.originOK, err = promScalar(q, "histogram_quantile(0.95, sum by (le) ("+inc("edgevitals_origin_duration_seconds_bucket")+"))"); err != nil {
+	if w.origin.v, w.origin.ok, err = promScalar(q, "histogram_quantile(0.95, sum by (le) ("+inc("edgevitals_origin_duration_seconds_bucket")+"))"); err != nil {
 		return w, err
 	}
-	if w.originN, err = promSum(q, "sum("+inc("edgevitals_origin_duration_seconds_count")+")"); err != nil {
+	if w.origin.n, err = promSum(q, "sum("+inc("edgevitals_origin_duration_seconds_count")+")"); err != nil {
 		return w, err
 	}
 
@@ -231,14 +223,14 @@ func (ps *PromSource) window(ctx context.Context, site string, from, to time.Tim
 	// views it stands on.
 	for _, m := range fieldMetrics {
 		h := "edgevitals_" + m.metric
-		byDev := map[string]promQuantile{}
+		byDev := map[string]histQuantile{}
 		res, err := q("histogram_quantile(0.75, sum by (device, le) (" + inc(h+"_bucket") + "))")
 		if err != nil {
 			return w, err
 		}
 		for _, s := range res {
 			if !math.IsNaN(s.value) && !math.IsInf(s.value, 0) && s.value >= 0 {
-				byDev[s.labels["device"]] = promQuantile{v: s.value, ok: true}
+				byDev[s.labels["device"]] = histQuantile{v: s.value, ok: true}
 			}
 		}
 		if res, err = q("sum by (device) (" + inc(h+"_count") + ")"); err != nil {
@@ -314,12 +306,7 @@ func promCount(v float64) uint64 {
 // ratio and origin p95 first, then field CWV by device and conversion
 // rates (after the lab lines, which only the store holds).
 func promLines(before, after promWindow, reasons []string, o ReportOptions) (edge, field []Line) {
-	origin := comparison{metric: "origin_p95_seconds", subject: "The origin's response time", unit: unitSeconds, quantile: "p95",
-		rel: o.Thresholds.OriginRel, abs: o.Thresholds.OriginAbs.Seconds()}
-	edge = []Line{
-		hitRatioLine(before.traffic, after.traffic, reasons, o),
-		origin.quantiles(before.origin, before.originOK, before.originN, after.origin, after.originOK, after.originN, o.MinOriginRequests, "origin requests"),
-	}
+	edge = []Line{hitRatioLine(before.traffic, after.traffic, reasons, o), originLine(before.origin, after.origin, o)}
 	// A p75 read from histograms has no test, so like the origin's p95 it
 	// needs more observations than a tested line before the thresholds
 	// alone may call it.
@@ -330,7 +317,7 @@ func promLines(before, after promWindow, reasons []string, o ReportOptions) (edg
 			if b.n == 0 && a.n == 0 {
 				continue
 			}
-			l := m.comparison(dev, "", o.Thresholds).quantiles(b.v, b.ok, b.n, a.v, a.ok, a.n, need, "page views")
+			l := m.comparison(dev, "", o.Thresholds).quantiles(b, a, need, "page views")
 			l.Profile = dev
 			field = append(field, l)
 		}

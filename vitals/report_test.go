@@ -316,7 +316,7 @@ func TestOriginLine(t *testing.T) {
 	// 100 origin requests in (0.2, 0.3] s before; after, in (0.3, 0.5] s.
 	before := TrafficPoint{OriginBuckets: buckets(map[int]uint64{8: 100})}
 	after := TrafficPoint{OriginBuckets: buckets(map[int]uint64{9: 100})}
-	l := originLine(before, after, o)
+	l := originLine(originP95(before), originP95(after), o)
 	// p95: 0.2 + 0.1 * 95/100 = 0.295 s; 0.3 + 0.2 * 0.95 = 0.49 s.
 	if l.Verdict != Regressed || !near(l.Before, 0.295, 1e-9) || !near(l.After, 0.49, 1e-9) || l.PValue != nil {
 		t.Errorf("originLine = %+v, want regressed from 295 ms to 490 ms, no test", l)
@@ -324,7 +324,7 @@ func TestOriginLine(t *testing.T) {
 	if want := "The origin's response time got 195 ms slower (p95 295 ms -> 490 ms)"; l.Why != want {
 		t.Errorf("why = %q, want %q", l.Why, want)
 	}
-	l = originLine(before, TrafficPoint{}, o)
+	l = originLine(originP95(before), originP95(TrafficPoint{}), o)
 	if l.Verdict != NotEnoughData {
 		t.Errorf("originLine without requests after = %q, want not enough data", l.Verdict)
 	}
