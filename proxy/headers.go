@@ -72,21 +72,19 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader) {
 }
 
 // storedHeaderSkip reports whether a response field is left out of a stored
-// entry: hop-by-hop fields, fields that describe this one transfer
-// (Content-Length, Age, Date is kept), cookies (never shared), and the
-// CDN-targeted fields that only edgevitals reads.
+// entry, beside the hop-by-hop fields (isHopByHop, listed): fields that
+// describe this one transfer (Content-Length, Age; Date is kept), cookies
+// (never shared), and the CDN-targeted fields that only edgevitals reads.
 func storedHeaderSkip(k []byte) bool {
 	switch len(k) {
 	case 3:
 		return bytes.EqualFold(k, []byte("Age"))
 	case 10:
-		return bytes.EqualFold(k, []byte("Set-Cookie")) || bytes.EqualFold(k, []byte("Connection")) ||
-			bytes.EqualFold(k, []byte("Keep-Alive"))
+		return bytes.EqualFold(k, []byte("Set-Cookie"))
 	case 14:
 		return bytes.EqualFold(k, []byte("Content-Length"))
 	case 17:
-		return bytes.EqualFold(k, []byte("Transfer-Encoding")) || bytes.EqualFold(k, []byte("CDN-Cache-Control")) ||
-			bytes.EqualFold(k, []byte("Surrogate-Control"))
+		return bytes.EqualFold(k, []byte("CDN-Cache-Control")) || bytes.EqualFold(k, []byte("Surrogate-Control"))
 	}
 	return false
 }
