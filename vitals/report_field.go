@@ -3,7 +3,6 @@ package vitals
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -248,58 +247,8 @@ func conversionLine(goal string, convBefore, sessBefore, convAfter, sessAfter ui
 // one bucket are ties, the tie correction applies. It costs the number of
 // buckets, not of page views, so a busy site's report stays cheap.
 func mannWhitneyHist(x, y FieldHistogram) (u, p float64) {
-	type cell struct {
-		v  float64
-		nx float64
-		ny float64
-	}
-	var cells []cell
-	x.Each(func(v float64, n int64) { cells = append(cells, cell{v: v, nx: float64(n)}) })
-	y.Each(func(v float64, n int64) { cells = append(cells, cell{v: v, ny: float64(n)}) })
-	slices.SortStableFunc(cells, func(a, b cell) int {
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
-		}
-		return 0
-	})
-	var n1, n2 float64
-	for _, c := range cells {
-		n1 += c.nx
-		n2 += c.ny
-	}
-	if n1 == 0 || n2 == 0 {
-		return 0, 1
-	}
-	var seen, rankX, ties float64
-	for i := 0; i < len(cells); {
-		nx, ny := cells[i].nx, cells[i].ny
-		j := i + 1
-		for j < len(cells) && cells[j].v == cells[i].v {
-			nx += cells[j].nx
-			ny += cells[j].ny
-			j++
-		}
-		t := nx + ny
-		rankX += nx * (seen + (t+1)/2) // mean of ranks seen+1 .. seen+t
-		if t > 1 {
-			ties += t*t*t - t
-		}
-		seen += t
-		i = j
-	}
-	n := n1 + n2
-	u = rankX - n1*(n1+1)/2
-	mu := n1 * n2 / 2
-	variance := n1 * n2 / 12 * ((n + 1) - ties/(n*(n-1)))
-	if !(variance > 0) {
-		return u, 1
-	}
-	d := math.Abs(u-mu) - 0.5
-	if d <= 0 {
-		return u, 1
-	}
-	return u, twoSided(d / math.Sqrt(variance))
+	var cells []rankCell
+	x.Each(func(v float64, n int64) { cells = append(cells, rankCell{v: v, nx: float64(n)}) })
+	y.Each(func(v float64, n int64) { cells = append(cells, rankCell{v: v, ny: float64(n)}) })
+	return rankSum(cells)
 }

@@ -1,6 +1,7 @@
 package vitals
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sort"
@@ -77,52 +78,55 @@ func histogramQuantile(q float64, bounds []float64, counts []uint64) (float64, b
 // an empty sample, or when every value is equal, p is 1: there is no
 // evidence of a difference.
 func mannWhitney(x, y []float64) (u, p float64) {
-	n1, n2 := len(x), len(y)
+	cells := make([]rankCell, 0, len(x)+len(y))
+	for _, v := range x {
+		cells = append(cells, rankCell{v: v, nx: 1})
+	}
+	for _, v := range y {
+		cells = append(cells, rankCell{v: v, ny: 1})
+	}
+	return rankSum(cells)
+}
+
+// rankCell counts the observations of x (nx) and of y (ny) that have the
+// value v.
+type rankCell struct{ v, nx, ny float64 }
+
+// rankSum is the Mann-Whitney U test of mannWhitney over observations
+// counted in cells: those of one value are ties, whichever cells hold
+// them. It sorts cells.
+func rankSum(cells []rankCell) (u, p float64) {
+	var n1, n2 float64
+	for _, c := range cells {
+		n1 += c.nx
+		n2 += c.ny
+	}
 	if n1 == 0 || n2 == 0 {
 		return 0, 1
 	}
-	type obs struct {
-		v     float64
-		fromX bool
-	}
-	all := make([]obs, 0, n1+n2)
-	for _, v := range x {
-		all = append(all, obs{v, true})
-	}
-	for _, v := range y {
-		all = append(all, obs{v, false})
-	}
-	slices.SortFunc(all, func(a, b obs) int {
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
-		}
-		return 0
-	})
-	var rankX, ties float64 // sum of x's ranks; sum of t^3 - t over tie groups
-	for i := 0; i < len(all); {
+	slices.SortFunc(cells, func(a, b rankCell) int { return cmp.Compare(a.v, b.v) })
+	var seen, rankX, ties float64 // ranks given; sum of x's ranks; sum of t^3 - t over tie groups
+	for i := 0; i < len(cells); {
+		nx, ny := cells[i].nx, cells[i].ny
 		j := i + 1
-		for j < len(all) && all[j].v == all[i].v {
+		for j < len(cells) && cells[j].v == cells[i].v {
+			nx += cells[j].nx
+			ny += cells[j].ny
 			j++
 		}
-		rank := float64(i+j+1) / 2 // mean of ranks i+1 .. j
-		for k := i; k < j; k++ {
-			if all[k].fromX {
-				rankX += rank
-			}
-		}
-		if t := float64(j - i); t > 1 {
+		t := nx + ny
+		rankX += nx * (seen + (t+1)/2) // mean of ranks seen+1 .. seen+t
+		if t > 1 {
 			ties += t*t*t - t
 		}
+		seen += t
 		i = j
 	}
-	f1, f2, n := float64(n1), float64(n2), float64(n1+n2)
-	u = rankX - f1*(f1+1)/2
-	mu := f1 * f2 / 2
-	variance := f1 * f2 / 12 * ((n + 1) - ties/(n*(n-1)))
-	if variance <= 0 {
+	n := n1 + n2
+	u = rankX - n1*(n1+1)/2
+	mu := n1 * n2 / 2
+	variance := n1 * n2 / 12 * ((n + 1) - ties/(n*(n-1)))
+	if !(variance > 0) {
 		return u, 1
 	}
 	d := math.Abs(u-mu) - 0.5
