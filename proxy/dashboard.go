@@ -140,20 +140,21 @@ func (r *Releases) dashboard(site, releaseID, hoursArg string) (dashPage, int) {
 		}
 		page.Hours = h
 	}
-	if len(r.proxy.sitesNow()) == 0 {
+	sites := r.proxy.sitesNow()
+	if len(sites) == 0 {
 		page.Problem = "no site is configured"
 		return page, fasthttp.StatusNotFound
 	}
 	if site == "" {
-		site = r.proxy.sitesNow()[0].Name
+		site = sites[0].Name
 	}
-	if !r.proxy.hasSite(site) {
+	if r.proxy.siteNamed(site) == nil {
 		page.Problem = fmt.Sprintf("unknown site %q", site)
 		return page, fasthttp.StatusNotFound
 	}
 	page.Site = site
-	if len(r.proxy.sitesNow()) > 1 {
-		for _, st := range r.proxy.sitesNow() {
+	if len(sites) > 1 {
+		for _, st := range sites {
 			page.Sites = append(page.Sites, dashLink{Label: st.Name, Href: dashHref(st.Name, "", page.Hours), Current: st.Name == site})
 		}
 	}

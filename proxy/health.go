@@ -39,8 +39,9 @@ type OriginState struct {
 // OriginHealth returns the state of every origin, by site name, in the
 // order of the configuration.
 func (s *Server) OriginHealth() map[string][]OriginState {
-	out := make(map[string][]OriginState, len(s.sitesNow()))
-	for _, st := range s.sitesNow() {
+	sites := s.sitesNow()
+	out := make(map[string][]OriginState, len(sites))
+	for _, st := range sites {
 		out[st.Name] = st.pool.states()
 	}
 	return out

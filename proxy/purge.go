@@ -139,12 +139,7 @@ func (s *Server) Purge(req PurgeRequest) (int, error) {
 	}
 	var st *site
 	if req.Site != "" {
-		for _, x := range s.sitesNow() {
-			if x.Name == req.Site {
-				st = x
-			}
-		}
-		if st == nil {
+		if st = s.siteNamed(req.Site); st == nil {
 			return 0, fmt.Errorf("unknown site %q", req.Site)
 		}
 	} else if len(req.URLs) == 0 && !req.All {

@@ -101,7 +101,7 @@ var releaseID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$`)
 
 // Record adds a release. It is durable when Record returns.
 func (r *Releases) Record(rel vitals.Release) error {
-	if !r.proxy.hasSite(rel.Site) {
+	if r.proxy.siteNamed(rel.Site) == nil {
 		return fmt.Errorf("unknown site %q", rel.Site)
 	}
 	if !releaseID.MatchString(rel.ID) {
@@ -306,7 +306,7 @@ func (r *Releases) apiAdd(ctx *fasthttp.RequestCtx) {
 
 func (r *Releases) apiList(ctx *fasthttp.RequestCtx) {
 	site := string(ctx.QueryArgs().Peek("site"))
-	if site != "" && !r.proxy.hasSite(site) {
+	if site != "" && r.proxy.siteNamed(site) == nil {
 		jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("unknown site %q", site))
 		return
 	}
@@ -326,13 +326,14 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	site := string(ctx.QueryArgs().Peek("site"))
 	id := string(ctx.QueryArgs().Peek("release"))
 	if site == "" {
-		if len(r.proxy.sitesNow()) != 1 {
+		sites := r.proxy.sitesNow()
+		if len(sites) != 1 {
 			jsonError(ctx, fasthttp.StatusBadRequest, "site is required when more than one site is configured")
 			return
 		}
-		site = r.proxy.sitesNow()[0].Name
+		site = sites[0].Name
 	}
-	if !r.proxy.hasSite(site) {
+	if r.proxy.siteNamed(site) == nil {
 		jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("unknown site %q", site))
 		return
 	}
@@ -358,13 +359,4 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	default:
 		writeJSON(ctx, fasthttp.StatusOK, rep)
 	}
-}
-
-func (s *Server) hasSite(name string) bool {
-	for _, st := range s.sitesNow() {
-		if st.Name == name {
-			return true
-		}
-	}
-	return false
 }

@@ -91,6 +91,16 @@ type routes struct {
 // sitesNow returns the current sites.
 func (s *Server) sitesNow() []*site { return s.rt.Load().sites }
 
+// siteNamed returns the current site called name, or nil.
+func (s *Server) siteNamed(name string) *site {
+	for _, st := range s.sitesNow() {
+		if st.Name == name {
+			return st
+		}
+	}
+	return nil
+}
+
 // buildRoutes makes routes for sites. Sites of old with the same name keep
 // their metrics, their last release and, when their origins are unchanged,
 // their origin pool (connections and circuit state).
