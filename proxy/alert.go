@@ -162,15 +162,17 @@ func (a *Alerter) send(ctx context.Context, site, status string, ratio, rps floa
 	if status == "resolved" {
 		item.EndsAt = now.UTC()
 	}
-	a.post(ctx, alertPayload{
-		Version: "4", Status: status, Receiver: "edgevitals", Alerts: []alertItem{item}, Common: labels,
-		Text: fmt.Sprintf("[%s] %s", status, summary),
-	})
+	a.post(ctx, item)
 }
 
-func (a *Alerter) post(ctx context.Context, p alertPayload) {
-	site, status := p.Common["site"], p.Status
-	body, err := json.Marshal(p)
+// post sends one alert to the webhook: its labels are the common labels,
+// its summary is Slack's text.
+func (a *Alerter) post(ctx context.Context, item alertItem) {
+	site, status := item.Labels["site"], item.Status
+	body, err := json.Marshal(alertPayload{
+		Version: "4", Status: status, Receiver: "edgevitals", Alerts: []alertItem{item}, Common: item.Labels,
+		Text: fmt.Sprintf("[%s] %s", status, item.Annotations["summary"]),
+	})
 	if err != nil {
 		a.o.Logger.Error("encode alert", "err", err)
 		return
@@ -195,9 +197,6 @@ func (a *Alerter) post(ctx context.Context, p alertPayload) {
 // Send posts one notification in the webhook format of the hit-ratio alert:
 // for other alerts (a regressed release).
 func (a *Alerter) Send(ctx context.Context, labels map[string]string, status, summary, description string) {
-	now := a.o.Clock().UTC()
-	item := alertItem{Status: status, Labels: labels, StartsAt: now,
-		Annotations: map[string]string{"summary": summary, "description": description}}
-	a.post(ctx, alertPayload{Version: "4", Status: status, Receiver: "edgevitals", Alerts: []alertItem{item},
-		Common: labels, Text: fmt.Sprintf("[%s] %s", status, summary)})
+	a.post(ctx, alertItem{Status: status, Labels: labels, StartsAt: a.o.Clock().UTC(),
+		Annotations: map[string]string{"summary": summary, "description": description}})
 }
