@@ -175,7 +175,7 @@ func (st *Store) releaseRecords(site string) ([]releaseRecord, error) {
 func scanReleases(tx *bolt.Tx, site string) ([]releaseRecord, error) {
 	var prefix []byte
 	if site != "" {
-		prefix = append([]byte(site), 0)
+		prefix = sitePrefix(site)
 	}
 	var out []releaseRecord
 	c := tx.Bucket(bucketReleases).Cursor()

@@ -482,7 +482,7 @@ func (m labMetric) values(samples []Sample) []float64 {
 // site, in key order. It reads one key per series: after each, it seeks
 // past the rest of that series.
 func (st *Store) labSeries(site string) ([]series, error) {
-	prefix := append([]byte(site), 0)
+	prefix := sitePrefix(site)
 	var out []series
 	err := st.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketSamples).Cursor()

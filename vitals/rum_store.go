@@ -148,8 +148,6 @@ func (h FieldHistogram) Each(f func(v float64, n int64)) {
 	}
 }
 
-var bucketField = []byte("field_aggregates")
-
 // fieldRecord is the stored value of a FieldAggregate.
 type fieldRecord struct {
 	V           int              `json:"v"`
@@ -199,18 +197,14 @@ func decodeField(v []byte) (FieldAggregate, error) {
 	return a, nil
 }
 
-// fieldPrefix orders aggregates by site, then hour: the aggregates of a site
-// over a time range are one cursor scan.
-func fieldPrefix(site string) []byte {
-	return append([]byte(site), 0)
-}
-
 func hourKey(t time.Time) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(max(t.Unix(), 0)))
 }
 
+// fieldKey orders aggregates by site, then hour: the aggregates of a site
+// over a time range are one cursor scan.
 func fieldKey(a FieldAggregate) []byte {
-	k := append(fieldPrefix(a.Site), hourKey(a.Hour)...)
+	k := append(sitePrefix(a.Site), hourKey(a.Hour)...)
 	for _, s := range []string{a.Release, a.Group, a.Device, a.Cache} {
 		k = append(k, s...)
 		k = append(k, 0)
@@ -234,10 +228,7 @@ func (st *Store) AddFieldAggregates(aggs []FieldAggregate) error {
 		return fmt.Errorf("add field aggregates: %w", err)
 	}
 	err := st.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketField)
-		if err != nil {
-			return err
-		}
+		b := tx.Bucket(bucketField)
 		for _, a := range aggs {
 			a.Hour = a.Hour.UTC().Truncate(time.Hour)
 			k := fieldKey(a)
@@ -269,29 +260,11 @@ func (st *Store) AddFieldAggregates(aggs []FieldAggregate) error {
 // overlaps [from, to), by hour, then release, group, device and cache
 // status. Each one is a separate copy.
 func (st *Store) FieldAggregates(site string, from, to time.Time) ([]FieldAggregate, error) {
-	prefix := fieldPrefix(site)
-	lo := append(bytes.Clone(prefix), hourKey(from.UTC().Truncate(time.Hour))...)
 	end := to.Truncate(time.Hour)
 	if end.Before(to) {
 		end = end.Add(time.Hour) // the hour that holds to overlaps [from, to)
 	}
-	hi := append(bytes.Clone(prefix), hourKey(end)...)
-	var out []FieldAggregate
-	err := st.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketField)
-		if b == nil {
-			return nil // nothing reported yet
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
-			a, err := decodeField(v)
-			if err != nil {
-				return fmt.Errorf("key %q: %w", k, err)
-			}
-			out = append(out, a)
-		}
-		return nil
-	})
+	out, err := scan(st, bucketField, sitePrefix(site), hourKey(from.UTC().Truncate(time.Hour)), hourKey(end), decodeField)
 	if err != nil {
 		return nil, fmt.Errorf("read field aggregates: %w", err)
 	}
@@ -304,9 +277,6 @@ func (st *Store) PruneFieldAggregates(before time.Time) (int, error) {
 	n := 0
 	err := st.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketField)
-		if b == nil {
-			return nil
-		}
 		var doomed [][]byte
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {

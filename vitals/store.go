@@ -16,9 +16,9 @@ import (
 
 // Store keeps what vitals measures in one bbolt file under data_dir, so it
 // survives restarts and kill -9. Each kind of record (lab samples, releases,
-// minutes of edge traffic; beacon aggregates later) has its own bucket, and every value
-// is a versioned JSON document, so a later version can read and migrate old
-// files. A Store is safe for concurrent use.
+// minutes of edge traffic, field aggregates) has its own bucket, and every
+// value is a versioned JSON document, so a later version can read and
+// migrate old files. A Store is safe for concurrent use.
 type Store struct {
 	db *bolt.DB
 }
@@ -36,6 +36,7 @@ var (
 	bucketSamples  = []byte("lab_samples")
 	bucketReleases = []byte("releases")
 	bucketTraffic  = []byte("traffic")
+	bucketField    = []byte("field_aggregates")
 	keyVersion     = []byte("version")
 )
 
@@ -72,7 +73,7 @@ func OpenStore(path string) (*Store, error) {
 		} else if err := meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, storeVersion)); err != nil {
 			return err
 		}
-		for _, name := range [][]byte{bucketSamples, bucketReleases, bucketTraffic} {
+		for _, name := range [][]byte{bucketSamples, bucketReleases, bucketTraffic, bucketField} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -110,6 +111,12 @@ func samplePrefix(site, page, profile string) []byte {
 	k = append(k, 0)
 	k = append(k, profile...)
 	return append(k, 0)
+}
+
+// sitePrefix is site NUL: every bucket keys its records by site first, so
+// one site's records are one cursor scan.
+func sitePrefix(site string) []byte {
+	return append([]byte(site), 0)
 }
 
 func timeKey(t time.Time) []byte {
@@ -155,28 +162,32 @@ func (st *Store) AddSample(site, page string, s Sample) error {
 // Samples returns the samples of site, page and profile taken in [from, to),
 // oldest first.
 func (st *Store) Samples(site, page, profile string, from, to time.Time) ([]Sample, error) {
-	prefix := samplePrefix(site, page, profile)
-	lo := append(bytes.Clone(prefix), timeKey(from)...)
-	hi := append(bytes.Clone(prefix), timeKey(to)...)
-	var out []Sample
-	err := st.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketSamples).Cursor()
-		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
-			if !bytes.HasPrefix(k, prefix) {
-				break
-			}
-			s, err := decodeSample(v)
-			if err != nil {
-				return fmt.Errorf("key %q: %w", k, err)
-			}
-			out = append(out, s)
-		}
-		return nil
-	})
+	out, err := scan(st, bucketSamples, samplePrefix(site, page, profile), timeKey(from), timeKey(to), decodeSample)
 	if err != nil {
 		return nil, fmt.Errorf("read samples: %w", err)
 	}
 	return out, nil
+}
+
+// scan decodes, in key order, the values of bucket whose keys are prefix
+// followed by something in [from, to): every key in that range has the
+// prefix.
+func scan[T any](st *Store, bucket, prefix, from, to []byte, decode func([]byte) (T, error)) ([]T, error) {
+	lo := append(bytes.Clone(prefix), from...)
+	hi := append(bytes.Clone(prefix), to...)
+	var out []T
+	err := st.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+			x, err := decode(v)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			out = append(out, x)
+		}
+		return nil
+	})
+	return out, err
 }
 
 func decodeSample(v []byte) (Sample, error) {

@@ -1,7 +1,6 @@
 package vitals
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -110,12 +109,6 @@ type trafficRecord struct {
 	Point TrafficPoint `json:"point"`
 }
 
-// trafficPrefix is site NUL; the key of a point adds the end of its minute
-// (unix ns), so a site's range of minutes is one cursor scan.
-func trafficPrefix(site string) []byte {
-	return append([]byte(site), 0)
-}
-
 // AddTraffic records a minute of traffic. A second point of the same site
 // and time adds to the first: points are counter deltas, so nothing
 // counted is lost when the proxy records twice in one instant.
@@ -126,7 +119,7 @@ func (st *Store) AddTraffic(p TrafficPoint) error {
 	p.At = p.At.UTC()
 	err := st.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTraffic)
-		k := append(trafficPrefix(p.Site), timeKey(p.At)...)
+		k := append(sitePrefix(p.Site), timeKey(p.At)...) // a site's range of minutes is one cursor scan
 		if old := b.Get(k); old != nil {
 			q, err := decodeTraffic(old)
 			if err != nil {
@@ -150,24 +143,7 @@ func (st *Store) AddTraffic(p TrafficPoint) error {
 // Traffic returns the points of site whose minute ended in [from, to),
 // oldest first.
 func (st *Store) Traffic(site string, from, to time.Time) ([]TrafficPoint, error) {
-	prefix := trafficPrefix(site)
-	lo := append(bytes.Clone(prefix), timeKey(from)...)
-	hi := append(bytes.Clone(prefix), timeKey(to)...)
-	var out []TrafficPoint
-	err := st.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketTraffic).Cursor()
-		for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
-			if !bytes.HasPrefix(k, prefix) {
-				break
-			}
-			p, err := decodeTraffic(v)
-			if err != nil {
-				return fmt.Errorf("key %q: %w", k, err)
-			}
-			out = append(out, p)
-		}
-		return nil
-	})
+	out, err := scan(st, bucketTraffic, sitePrefix(site), timeKey(from), timeKey(to), decodeTraffic)
 	if err != nil {
 		return nil, fmt.Errorf("read traffic of site %q: %w", site, err)
 	}
