@@ -33,8 +33,8 @@ func hitCtx(tb testing.TB, h *harness, path string) *fasthttp.RequestCtx {
 	return ctx
 }
 
-func BenchmarkHit(b *testing.B) {
-	h := newHarness(&testing.T{}, page(strings.Repeat("x", 30<<10), "Cache-Control: max-age=3600", "Content-Type: text/html"))
+// benchHit runs the handler alone on a hit for a stored 30 KB page.
+func benchHit(b *testing.B, h *harness) {
 	ctx := hitCtx(b, h, "/article/?b=2&a=1&utm_source=x")
 	b.ReportAllocs()
 	b.SetBytes(30 << 10)
@@ -43,6 +43,10 @@ func BenchmarkHit(b *testing.B) {
 		ctx.Response.Reset()
 		h.proxy.Handler(ctx)
 	}
+}
+
+func BenchmarkHit(b *testing.B) {
+	benchHit(b, newHarness(&testing.T{}, page(strings.Repeat("x", 30<<10), "Cache-Control: max-age=3600", "Content-Type: text/html")))
 }
 
 func BenchmarkHitParallel(b *testing.B) {
@@ -68,15 +72,7 @@ func BenchmarkHitParallel(b *testing.B) {
 // promise: compare the two with benchstat.
 func BenchmarkHitRUM(b *testing.B) {
 	body := "<html><head></head><body>" + strings.Repeat("x", 30<<10) + "</body></html>"
-	h := newHarness(&testing.T{}, page(body, "Cache-Control: max-age=3600", "Content-Type: text/html"), withRUM(b))
-	ctx := hitCtx(b, h, "/article/?b=2&a=1&utm_source=x")
-	b.ReportAllocs()
-	b.SetBytes(30 << 10)
-	b.ResetTimer()
-	for b.Loop() {
-		ctx.Response.Reset()
-		h.proxy.Handler(ctx)
-	}
+	benchHit(b, newHarness(&testing.T{}, page(body, "Cache-Control: max-age=3600", "Content-Type: text/html"), withRUM(b)))
 }
 
 // withRUM turns field data on with a real collector.
