@@ -271,35 +271,13 @@ func (st *Store) FieldAggregates(site string, from, to time.Time) ([]FieldAggreg
 	return out, nil
 }
 
-// PruneFieldAggregates deletes the aggregates of hours that ended by before
-// (the retention bound) and returns how many went.
-func (st *Store) PruneFieldAggregates(before time.Time) (int, error) {
-	n := 0
-	err := st.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketField)
-		var doomed [][]byte
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			i := bytes.IndexByte(k, 0)
-			if i < 0 || len(k) < i+9 {
-				continue // not a key this version writes
-			}
-			hour := time.Unix(int64(binary.BigEndian.Uint64(k[i+1:i+9])), 0)
-			if !hour.Add(time.Hour).After(before) {
-				doomed = append(doomed, bytes.Clone(k))
-			}
-		}
-		// Deleting while iterating makes bbolt's cursor skip keys.
-		for _, k := range doomed {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		return n, fmt.Errorf("prune field aggregates: %w", err)
+// fieldEndedBy reports whether the hour of the field aggregate keyed k
+// ended by before (the retention bound of Prune).
+func fieldEndedBy(k []byte, before time.Time) bool {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 || len(k) < i+9 {
+		return false // not a key this version writes
 	}
-	return n, nil
+	hour := time.Unix(int64(binary.BigEndian.Uint64(k[i+1:i+9])), 0)
+	return !hour.Add(time.Hour).After(before)
 }

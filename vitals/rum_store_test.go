@@ -162,9 +162,9 @@ func TestFieldAggregatesRoundTrip(t *testing.T) {
 		t.Errorf("stored median LCP of [1000 1400 5000] = %v, want 1400 within 2%%", p)
 	}
 
-	n, err := st.PruneFieldAggregates(h0.Add(90 * time.Minute)) // the 10:00 hour has not ended
+	n, err := st.Prune(h0.Add(90 * time.Minute)) // the 10:00 hour has not ended
 	if err != nil || n != 3 {
-		t.Errorf("PruneFieldAggregates = %d, %v; want 3 (both sites' 09:00 hour)", n, err)
+		t.Errorf("Prune = %d, %v; want 3 (both sites' 09:00 hour)", n, err)
 	}
 	if left, _ := st.FieldAggregates("blog", h0, h0.Add(3*time.Hour)); len(left) != 2 {
 		t.Errorf("after prune %d aggregates left, want 2", len(left))

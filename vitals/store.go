@@ -208,9 +208,10 @@ func decodeSample(v []byte) (Sample, error) {
 }
 
 // Prune deletes what is older than before (the retention bound): lab
-// samples taken and traffic minutes ended before it, and releases that
-// started before it, except each site's latest release, whose window is
-// still open. It returns how many records went.
+// samples taken and traffic minutes ended before it, field aggregates of
+// hours that ended by it, and releases that started before it, except
+// each site's latest release, whose window is still open. It returns how
+// many records went.
 func (st *Store) Prune(before time.Time) (int, error) {
 	cut := timeKey(before)
 	n := 0
@@ -220,23 +221,20 @@ func (st *Store) Prune(before time.Time) (int, error) {
 			bucket []byte
 			tail   int
 		}{{bucketSamples, 16}, {bucketTraffic, 8}} {
-			b := tx.Bucket(p.bucket)
-			var doomed [][]byte
-			c := b.Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				if len(k) >= p.tail && bytes.Compare(k[len(k)-p.tail:len(k)-p.tail+8], cut) < 0 {
-					doomed = append(doomed, bytes.Clone(k))
-				}
-			}
-			// Deleting while iterating makes bbolt's cursor skip keys.
-			for _, k := range doomed {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-				n++
+			m, err := deleteWhere(tx.Bucket(p.bucket), func(k []byte) bool {
+				return len(k) >= p.tail && bytes.Compare(k[len(k)-p.tail:len(k)-p.tail+8], cut) < 0
+			})
+			n += m
+			if err != nil {
+				return err
 			}
 		}
-		m, err := pruneReleases(tx, before)
+		m, err := deleteWhere(tx.Bucket(bucketField), func(k []byte) bool { return fieldEndedBy(k, before) })
+		n += m
+		if err != nil {
+			return err
+		}
+		m, err = pruneReleases(tx, before)
 		n += m
 		return err
 	})
@@ -244,4 +242,23 @@ func (st *Store) Prune(before time.Time) (int, error) {
 		return n, fmt.Errorf("prune: %w", err)
 	}
 	return n, nil
+}
+
+// deleteWhere deletes the keys of b that doomed reports true for, and
+// returns how many went.
+func deleteWhere(b *bolt.Bucket, doomed func(k []byte) bool) (int, error) {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if doomed(k) {
+			keys = append(keys, bytes.Clone(k))
+		}
+	}
+	// Deleting while iterating makes bbolt's cursor skip keys.
+	for i, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
 }
