@@ -300,13 +300,9 @@ func dashLineOf(l vitals.Line) dashLine {
 
 // dashSummary is the row of figures above the chart, over the range shown.
 func dashSummary(points []vitals.TrafficPoint, releases []dashRelease) []dashStat {
-	var sum struct{ hit, cacheable, total, origin, originErr uint64 }
+	var sum dashCounts
 	for _, p := range points {
-		sum.hit += p.Hit + p.Stale
-		sum.cacheable += p.Cacheable()
-		sum.total += p.Cacheable() + p.Bypass + p.Error
-		sum.origin += p.Origin
-		sum.originErr += p.OriginErrors
+		sum.add(p)
 	}
 	var out []dashStat
 	ratio := dashStat{Label: "Hit ratio", Value: "–", Note: "no cacheable request"}
@@ -330,6 +326,23 @@ func dashSummary(points []vitals.TrafficPoint, releases []dashRelease) []dashSta
 		latest.Value, latest.Note = releases[0].ID, releases[0].Verdict
 	}
 	return append(out, latest)
+}
+
+// dashCounts are the requests of recorded minutes, summed: hits (stale ones
+// too) and cacheable requests for the hit ratio, every request for the
+// rate, and the origin's requests and failures.
+type dashCounts struct {
+	hit, cacheable, total, origin, originErr uint64
+	minutes                                  int
+}
+
+func (c *dashCounts) add(p vitals.TrafficPoint) {
+	c.hit += p.Hit + p.Stale
+	c.cacheable += p.Cacheable()
+	c.total += p.Cacheable() + p.Bypass + p.Error
+	c.origin += p.Origin
+	c.originErr += p.OriginErrors
+	c.minutes++
 }
 
 // dashChart is the hit ratio chart, in SVG user units.
@@ -385,18 +398,9 @@ func dashChartOf(points []vitals.TrafficPoint, releases []dashRelease, from, to 
 		}
 	}
 	n := int((span + width - 1) / width)
-	type bucket struct {
-		hit, cacheable, total uint64
-		minutes               int
-	}
-	buckets := make([]bucket, n)
+	buckets := make([]dashCounts, n)
 	for _, p := range points {
-		i := min(max(int(p.At.Sub(from)/width), 0), n-1)
-		b := &buckets[i]
-		b.hit += p.Hit + p.Stale
-		b.cacheable += p.Cacheable()
-		b.total += p.Cacheable() + p.Bypass + p.Error
-		b.minutes++
+		buckets[min(max(int(p.At.Sub(from)/width), 0), n-1)].add(p)
 	}
 	maxRate := 0.0
 	for _, b := range buckets {
