@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -199,33 +200,9 @@ func (s *Sampler) registerMetrics() {
 	set.RegisterMetricsWriter(s.writeLab)
 }
 
-// labGauges are the per-sample gauges, in exposition order.
-var labGauges = []struct {
-	name string
-	get  func(Sample) (float64, bool)
-}{
-	{"edgevitals_lab_cls", func(s Sample) (float64, bool) {
-		if s.CLS == nil {
-			return 0, false
-		}
-		return *s.CLS, true
-	}},
-	{"edgevitals_lab_fcp_seconds", secondsOf(func(s Sample) *time.Duration { return s.FCP })},
-	{"edgevitals_lab_inp_seconds", secondsOf(func(s Sample) *time.Duration { return s.INP })},
-	{"edgevitals_lab_lcp_seconds", secondsOf(func(s Sample) *time.Duration { return s.LCP })},
-	{"edgevitals_lab_tbt_seconds", secondsOf(func(s Sample) *time.Duration { return s.TBT })},
-	{"edgevitals_lab_ttfb_seconds", secondsOf(func(s Sample) *time.Duration { return s.TTFB })},
-}
-
-func secondsOf(f func(Sample) *time.Duration) func(Sample) (float64, bool) {
-	return func(s Sample) (float64, bool) {
-		d := f(s)
-		if d == nil {
-			return 0, false
-		}
-		return d.Seconds(), true
-	}
-}
+// labGauges are the report's lab metrics in exposition (name) order: the
+// gauge of each is named edgevitals_ + metric.
+var labGauges = slices.SortedFunc(slices.Values(labMetrics), func(a, b labMetric) int { return strings.Compare(a.metric, b.metric) })
 
 // writeLab writes the last sample of each page and profile. A metric the
 // last sample could not measure is left out rather than written as 0.
@@ -243,6 +220,7 @@ func (s *Sampler) writeLab(w io.Writer) {
 	}
 	s.mu.Unlock()
 	for _, g := range labGauges {
+		name := "edgevitals_" + g.metric
 		wrote := false
 		for _, r := range rows {
 			v, ok := g.get(r.s)
@@ -250,10 +228,10 @@ func (s *Sampler) writeLab(w io.Writer) {
 				continue
 			}
 			if !wrote {
-				metrics.WriteMetadataIfNeeded(w, g.name, "gauge")
+				metrics.WriteMetadataIfNeeded(w, name, "gauge")
 				wrote = true
 			}
-			fmt.Fprintf(w, "%s%s %g\n", g.name, r.labels, v)
+			fmt.Fprintf(w, "%s%s %g\n", name, r.labels, v)
 		}
 	}
 }
