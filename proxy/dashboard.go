@@ -284,16 +284,16 @@ func dashLineOf(l vitals.Line) dashLine {
 		Regressed: l.Verdict == vitals.Regressed,
 	}
 	if l.NBefore > 0 {
-		out.Before = dashValue(l.Metric, l.Before)
+		out.Before = vitals.FormatValue(l.Metric, l.Before)
 	}
 	if l.NAfter > 0 {
-		out.After = dashValue(l.Metric, l.After)
+		out.After = vitals.FormatValue(l.Metric, l.After)
 	}
 	if l.NBefore > 0 && l.NAfter > 0 {
 		out.Change = dashChange(l.Metric, l.After-l.Before)
 	}
 	if l.PValue != nil {
-		out.P = dashP(*l.PValue)
+		out.P = vitals.FormatP(*l.PValue)
 	}
 	return out
 }
@@ -307,7 +307,7 @@ func dashSummary(points []vitals.TrafficPoint, releases []dashRelease) []dashSta
 	var out []dashStat
 	ratio := dashStat{Label: "Hit ratio", Value: "–", Note: "no cacheable request"}
 	if sum.cacheable > 0 {
-		ratio.Value = dashValue("hit_ratio", float64(sum.hit)/float64(sum.cacheable))
+		ratio.Value = vitals.FormatValue("hit_ratio", float64(sum.hit)/float64(sum.cacheable))
 		ratio.Note = "of " + dashThousands(sum.cacheable) + " cacheable requests"
 	}
 	out = append(out, ratio)
@@ -564,19 +564,9 @@ func dashNiceTop(v float64) float64 {
 	return 40 * pow
 }
 
-// dashValue writes a value of a report metric as the report table does.
-func dashValue(metric string, v float64) string { return vitals.FormatValue(metric, v) }
-
 // dashChange is the report's signed change, with a typographic minus.
 func dashChange(metric string, d float64) string {
 	return strings.Replace(vitals.FormatChange(metric, d), "-", "−", 1)
-}
-
-func dashP(p float64) string {
-	if p < 0.001 {
-		return "< 0.001"
-	}
-	return strconv.FormatFloat(p, 'g', 2, 64)
 }
 
 func dashTrim(s string) string {

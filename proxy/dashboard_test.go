@@ -484,15 +484,15 @@ func TestDashboardFormats(t *testing.T) {
 			t.Errorf("got %q, want %q", got, want)
 		}
 	}
-	f(dashValue("lab_lcp_seconds", 0.0042), "4.2 ms")
-	f(dashValue("lab_lcp_seconds", 0.42), "420 ms")
-	f(dashValue("lab_lcp_seconds", 2.1), "2.1 s")
-	f(dashValue("hit_ratio", 0.9123), "91.2%")
-	f(dashValue("lab_cls", 0.05), "0.050")
+	f(vitals.FormatValue("lab_lcp_seconds", 0.0042), "4.2 ms")
+	f(vitals.FormatValue("lab_lcp_seconds", 0.42), "420 ms")
+	f(vitals.FormatValue("lab_lcp_seconds", 2.1), "2.1 s")
+	f(vitals.FormatValue("hit_ratio", 0.9123), "91.2%")
+	f(vitals.FormatValue("lab_cls", 0.05), "0.050")
 	f(dashChange("hit_ratio", -0.12), "−12.0 pt")
 	f(dashChange("lab_lcp_seconds", 0.4), "+400 ms")
-	f(dashP(0.0004), "< 0.001")
-	f(dashP(0.031), "0.031")
+	f(vitals.FormatP(0.0004), "< 0.001")
+	f(vitals.FormatP(0.031), "0.031")
 	f(dashRate(0.26), "0.3")
 	f(dashRate(42.4), "42")
 	f(dashRate(1260), "1.3k")
@@ -506,7 +506,7 @@ func TestDashboardFormats(t *testing.T) {
 	f(dashWhere(vitals.Line{Group: "article", Profile: "desktop"}), "article pages (desktop)")
 	f(dashWhere(vitals.Line{Goal: "order"}), "goal order")
 	f(dashWhere(vitals.Line{}), "")
-	f(dashValue("conversion_rate", 0.034), "3.4%")
+	f(vitals.FormatValue("conversion_rate", 0.034), "3.4%")
 	for _, tc := range []struct{ in, want float64 }{{0, 4}, {3, 3.2}, {7, 8}, {9, 10}, {41, 60}, {1234, 1600}, {0.3, 0.32}, {100, 100}} {
 		if got := dashNiceTop(tc.in); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("dashNiceTop(%v) = %v, want %v", tc.in, got, tc.want)
