@@ -76,9 +76,8 @@ type Sampler struct {
 	burst   chan string
 	wake    chan struct{}
 
-	duration    map[string]*metrics.PrometheusHistogram
-	failures    map[string]*metrics.Counter
-	lastSuccess atomicTime
+	duration map[string]*metrics.PrometheusHistogram
+	failures map[string]*metrics.Counter
 
 	mu         sync.Mutex
 	rng        *rand.Rand
@@ -191,7 +190,9 @@ func (s *Sampler) registerMetrics() {
 		s.failures[site] = set.NewCounter("edgevitals_sampler_failures_total" + l)
 	}
 	set.NewGauge("edgevitals_sampler_last_success_timestamp_seconds", func() float64 {
-		t := s.lastSuccess.Load()
+		s.mu.Lock()
+		t := s.succeeded
+		s.mu.Unlock()
 		if t.IsZero() {
 			return 0
 		}
@@ -424,7 +425,6 @@ func (s *Sampler) sample(ctx context.Context, j *job) {
 		s.failures[site].Inc()
 		s.o.Logger.Warn("lab sample failed", "site", site, "page", j.path, "profile", j.profile.Name, "err", err)
 	} else {
-		s.lastSuccess.Store(s.o.Clock())
 		s.o.Logger.Debug("lab sample", "site", site, "page", j.path, "profile", j.profile.Name, "took", took)
 	}
 	s.reschedule(j)
@@ -467,22 +467,4 @@ func (s *Sampler) reschedule(j *job) {
 	case s.wake <- struct{}{}:
 	default:
 	}
-}
-
-// atomicTime is a time.Time for readers on other goroutines.
-type atomicTime struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (a *atomicTime) Load() time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.t
-}
-
-func (a *atomicTime) Store(t time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.t = t
 }
