@@ -237,9 +237,11 @@ func (s *Sampler) writeLab(w io.Writer) {
 	}
 }
 
-func escapeLabel(v string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
-}
+// labelEscaper escapes a Prometheus label value; it is safe for concurrent
+// use, so every scrape shares it.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func escapeLabel(v string) string { return labelEscaper.Replace(v) }
 
 // Burst asks for BurstSamples extra samples of every page of site, starting
 // within seconds, so the report of a release that just started has samples.
