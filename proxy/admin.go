@@ -94,8 +94,8 @@ func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
 	r, ok := a.routes[string(ctx.Method())+" "+path]
 	a.mu.RUnlock()
 	if !ok {
-		if a.pathKnown(path) {
-			ctx.Response.Header.Set("Allow", a.allowed(path))
+		if allow := a.allowed(path); allow != "" {
+			ctx.Response.Header.Set("Allow", allow)
 			jsonError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
 			return
 		}
@@ -110,17 +110,7 @@ func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
 	r.h(ctx)
 }
 
-func (a *Admin) pathKnown(path string) bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	for k := range a.routes {
-		if strings.HasSuffix(k, " "+path) {
-			return true
-		}
-	}
-	return false
-}
-
+// allowed lists the methods registered for path, "" when it has none.
 func (a *Admin) allowed(path string) string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
