@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -262,13 +263,13 @@ func (b *beacon) set(f int, key string, val any, version *json.Number) error {
 		}
 		b.path = s
 	case fieldDev:
-		i := indexOf(Devices, s)
+		i := slices.Index(Devices, s)
 		if i < 0 {
 			return rejectf(reasonInvalid, "dev %q: want one of %q", clip(s), Devices)
 		}
 		b.dev = uint8(i)
 	case fieldCache:
-		i := indexOf(CacheStates, s)
+		i := slices.Index(CacheStates, s)
 		if i < 0 {
 			return rejectf(reasonInvalid, "cache %q: want one of %q", clip(s), CacheStates)
 		}
@@ -279,7 +280,7 @@ func (b *beacon) set(f int, key string, val any, version *json.Number) error {
 		}
 		b.rel = s
 	case fieldConv:
-		if !goalName.MatchString(s) || len(s) > 64 {
+		if !validName(s) {
 			return rejectf(reasonInvalid, "conv %q: want a goal name", clip(s))
 		}
 		b.conv = s
@@ -309,15 +310,6 @@ func printable(s string) bool {
 		}
 	}
 	return true
-}
-
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // clip shortens a rejected value for an error message.

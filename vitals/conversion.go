@@ -45,14 +45,16 @@ var DefaultGroups = []Group{
 
 var goalName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
+// validName reports whether s can name a goal or page group (a metric
+// label): it matches goalName and is at most 64 bytes.
+func validName(s string) bool { return len(s) <= 64 && goalName.MatchString(s) }
+
 func checkPattern(p string) error {
 	if !strings.HasPrefix(p, "/") {
 		return fmt.Errorf("must start with /, got %q", p)
 	}
-	for i := 0; i < len(p); i++ {
-		if p[i] < 0x21 || p[i] > 0x7e {
-			return fmt.Errorf("%q holds a space, control or non-ASCII byte (write it percent-encoded, as browsers send it)", p)
-		}
+	if !printable(p) {
+		return fmt.Errorf("%q holds a space, control or non-ASCII byte (write it percent-encoded, as browsers send it)", p)
 	}
 	return nil
 }
@@ -126,7 +128,7 @@ func newGrouper(groups []Group) (grouper, error) {
 	for i, g := range groups {
 		where := fmt.Sprintf("rum group[%d]", i)
 		switch {
-		case !goalName.MatchString(g.Name) || len(g.Name) > 64:
+		case !validName(g.Name):
 			errs = append(errs, fmt.Errorf("%s.name: must match %s (at most 64 bytes), got %q", where, goalName, g.Name))
 		case seen[g.Name]:
 			errs = append(errs, fmt.Errorf("%s.name: %q is already a group", where, g.Name))
@@ -198,7 +200,7 @@ func goalsBySite(goals []Goal, sites map[string]bool) (map[string]siteGoals, err
 			errs = append(errs, fmt.Errorf("%s.site: %q is not a known site", where, g.Site))
 		}
 		switch {
-		case !goalName.MatchString(g.Name) || len(g.Name) > 64:
+		case !validName(g.Name):
 			errs = append(errs, fmt.Errorf("%s.name: must match %s (at most 64 bytes), got %q", where, goalName, g.Name))
 		case out[g.Site].index(g.Name) >= 0:
 			errs = append(errs, fmt.Errorf("%s.name: site %q already has a goal %q", where, g.Site, g.Name))
