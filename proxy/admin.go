@@ -157,9 +157,7 @@ func (a *Admin) readyz(ctx *fasthttp.RequestCtx) {
 
 func (a *Admin) apiPurge(ctx *fasthttp.RequestCtx) {
 	var req PurgeRequest
-	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeBody(ctx, &req); err != nil {
 		jsonError(ctx, fasthttp.StatusBadRequest, "bad purge request: "+err.Error())
 		return
 	}
@@ -174,6 +172,13 @@ func (a *Admin) apiPurge(ctx *fasthttp.RequestCtx) {
 		failed = a.proxy.opt.Peers.Fanout(context.Background(), req)
 	}
 	writeJSON(ctx, fasthttp.StatusOK, PurgeResponse{Purged: n, FailedPeers: failed})
+}
+
+// decodeBody decodes a JSON request body into v; unknown fields are errors.
+func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {

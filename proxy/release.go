@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -275,9 +273,7 @@ type ReleaseRequest struct {
 
 func (r *Releases) apiAdd(ctx *fasthttp.RequestCtx) {
 	var req ReleaseRequest
-	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeBody(ctx, &req); err != nil {
 		jsonError(ctx, fasthttp.StatusBadRequest, "bad release: "+err.Error())
 		return
 	}
