@@ -208,6 +208,16 @@ func (s *Store) PurgeKeys(site string, keys []string, soft bool) int {
 	return s.purge(s.idx.byTags(site, keys), soft)
 }
 
+// PurgeKey purges the entries of site stored under one primary key, as PurgeKeys does, and
+// returns how many it purged. It finds them through the index, without a scan.
+func (s *Store) PurgeKey(site string, key []byte, soft bool) int {
+	v := s.idx.current(site, string(key))
+	if v == nil {
+		return 0
+	}
+	return s.purge([]*variants{v}, soft)
+}
+
 // PurgePrefix purges every entry of site whose key starts with prefix. A prefix starting with
 // '/' matches the path part of keys (every host and scheme of the site), escaped as AppendKey
 // escapes paths; any other prefix matches whole keys ("https://example.com/blog/").

@@ -218,6 +218,8 @@ func TestStorePurge(t *testing.T) {
 		{"several keys", func(s *Store, soft bool) int { return s.PurgeKeys("blog", []string{"post-2", "page", "none"}, soft) }, []string{all[1], all[3]}},
 		{"keys of another site", func(s *Store, soft bool) int { return s.PurgeKeys("shop", []string{"home"}, soft) }, all[4:]},
 		{"unknown site", func(s *Store, soft bool) int { return s.PurgeKeys("nope", []string{"home"}, soft) }, nil},
+		{"one primary key", func(s *Store, soft bool) int { return s.PurgeKey("blog", []byte(all[1]), soft) }, all[1:2]},
+		{"primary key of another site", func(s *Store, soft bool) int { return s.PurgeKey("shop", []byte(all[1]), soft) }, nil},
 		{"path prefix", func(s *Store, soft bool) int { return s.PurgePrefix("blog", "/post/", soft) }, all[:3]},
 		{"key prefix", func(s *Store, soft bool) int { return s.PurgePrefix("blog", "https://blog.example/page", soft) }, all[3:4]},
 		{"match", func(s *Store, soft bool) int {

@@ -69,8 +69,7 @@ func (s *Server) purgeURL(st *site, host, path, query []byte, soft bool) int {
 	for _, scheme := range [][]byte{schemeHTTP, schemeHTTPS} {
 		key := s.keyer.AppendKey(buf[:0], scheme, host, path, query)
 		if soft {
-			k := string(key)
-			n += s.store.PurgeMatch(st.Name, func(other string) bool { return other == k }, true)
+			n += s.store.PurgeKey(st.Name, key, true)
 			continue
 		}
 		n += s.store.Delete(key)
