@@ -5,7 +5,6 @@
 package cache
 
 import (
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -50,14 +49,10 @@ type Store struct {
 	locks [256]sync.Mutex // writers of one primary key, by key hash
 }
 
-// New returns a Store, or an error naming each bad option.
+// New returns a Store, or an error naming the bad option (MaxBytes is the only one checked).
 func New(o Options) (*Store, error) {
-	var errs []error
 	if o.MaxBytes <= 0 {
-		errs = append(errs, fmt.Errorf("MaxBytes: must be > 0, got %d", o.MaxBytes))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, fmt.Errorf("MaxBytes: must be > 0, got %d", o.MaxBytes)
 	}
 	s := &Store{idx: newIndex(), clock: o.Clock, onEvict: o.OnEvict, maxBytes: o.MaxBytes, seed: maphash.MakeSeed()}
 	if s.clock == nil {
