@@ -154,10 +154,3 @@ func (f *Flight) Passing(key []byte) bool {
 	f.passMu.RUnlock()
 	return ok && f.o.Clock().Before(until)
 }
-
-// Unpass removes the hit-for-miss mark of key, for when its response became cacheable.
-func (f *Flight) Unpass(key []byte) {
-	f.passMu.Lock()
-	delete(f.pass, string(key))
-	f.passMu.Unlock()
-}
