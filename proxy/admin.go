@@ -79,7 +79,7 @@ func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
 	switch path {
 	case "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-		a.opt.Metrics.WritePrometheus(ctx)
+		writeExposition(ctx, a.opt.Metrics)
 		metrics.WriteProcessMetrics(ctx)
 		return
 	case "/healthz":

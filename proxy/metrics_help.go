@@ -1,0 +1,76 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// metricHelp is the HELP text of every edgevitals_ family. VictoriaMetrics/
+// metrics writes "# HELP name" with no text, which promtool's lint flags and
+// which leaves a Grafana user guessing; writeExposition fills it in.
+// TestMetricHelpCoversEveryFamily keeps this list complete.
+var metricHelp = map[string]string{
+	"edgevitals_beacons_rejected_total":                 "Field beacons refused, by reason; none of them is stored.",
+	"edgevitals_beacons_total":                          "Field beacons accepted from visitors' browsers.",
+	"edgevitals_build_info":                             "Always 1; the labels name the running build.",
+	"edgevitals_cache_bytes":                            "Bytes of responses held in the cache.",
+	"edgevitals_cache_evictions_total":                  "Objects evicted from the cache to make room.",
+	"edgevitals_cache_hit_ratio":                        "Share of requests served from cache (hit or stale) over the last 5 minutes; pass and miss count against it.",
+	"edgevitals_cache_objects":                          "Objects held in the cache.",
+	"edgevitals_coalesced_total":                        "Requests that waited for another request's origin fetch instead of making their own.",
+	"edgevitals_conversions_total":                      "Sessions that reached a conversion goal.",
+	"edgevitals_field_aggregates_dropped_total":         "Field data aggregates lost because too many waited for the next write to the store.",
+	"edgevitals_field_cls":                              "Cumulative Layout Shift reported by real visitors.",
+	"edgevitals_field_inp_seconds":                      "Interaction to Next Paint reported by real visitors, in seconds.",
+	"edgevitals_field_lcp_seconds":                      "Largest Contentful Paint reported by real visitors, in seconds.",
+	"edgevitals_field_ttfb_seconds":                     "Time to First Byte reported by real visitors, in seconds.",
+	"edgevitals_lab_cls":                                "Cumulative Layout Shift of the last lab sample.",
+	"edgevitals_lab_fcp_seconds":                        "First Contentful Paint of the last lab sample, in seconds.",
+	"edgevitals_lab_inp_seconds":                        "Interaction to Next Paint of the last lab sample's synthetic click, in seconds.",
+	"edgevitals_lab_lcp_seconds":                        "Largest Contentful Paint of the last lab sample, in seconds.",
+	"edgevitals_lab_tbt_seconds":                        "Total Blocking Time of the last lab sample, in seconds.",
+	"edgevitals_lab_ttfb_seconds":                       "Time to First Byte of the last lab sample, in seconds.",
+	"edgevitals_origin_circuit_opens_total":             "Times an origin's circuit breaker opened after consecutive missing answers.",
+	"edgevitals_origin_duration_seconds":                "Time the origin took to answer, in seconds.",
+	"edgevitals_origin_requests_total":                  "Requests sent to the origin, by status code.",
+	"edgevitals_origin_up":                              "1 while the origin gets requests; 0 while its circuit is open or health checks mark it down.",
+	"edgevitals_panics_total":                           "Request handler panics recovered; each one was answered with a 500.",
+	"edgevitals_purged_objects_total":                   "Objects removed or marked stale by purges.",
+	"edgevitals_purges_total":                           "Purge requests applied, by kind and mode (hard, soft).",
+	"edgevitals_release_info":                           "Start time of each release in unix seconds, for release annotations.",
+	"edgevitals_release_regressed":                      "1 when the report of the site's latest release has a regressed line, else 0.",
+	"edgevitals_requests_total":                         "Client requests, by cache outcome.",
+	"edgevitals_response_duration_seconds":              "Time to answer the client, in seconds, by cache outcome.",
+	"edgevitals_sampler_duration_seconds":               "Time one lab sample took, in seconds.",
+	"edgevitals_sampler_failures_total":                 "Lab samples that failed.",
+	"edgevitals_sampler_last_success_timestamp_seconds": "Unix time of the last lab sample that succeeded.",
+	"edgevitals_sessions_total":                         "Visitor sessions that sent field data.",
+	"edgevitals_uncacheable_total":                      "Responses that could not be stored, by reason.",
+}
+
+// writeExposition writes set in the Prometheus text format with the HELP
+// text of metricHelp.
+func writeExposition(w io.Writer, set *metrics.Set) {
+	var buf bytes.Buffer
+	set.WritePrometheus(&buf)
+	b := buf.Bytes()
+	prefix := []byte("# HELP ")
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line = b[:i+1]
+		}
+		b = b[len(line):]
+		if name, ok := bytes.CutPrefix(bytes.TrimSuffix(line, []byte("\n")), prefix); ok {
+			if help, known := metricHelp[string(name)]; known {
+				w.Write(prefix)
+				w.Write(name)
+				io.WriteString(w, " "+help+"\n")
+				continue
+			}
+		}
+		w.Write(line)
+	}
+}
