@@ -199,14 +199,19 @@ func newFaultHarness(t *testing.T, origins []string, edit func(*OriginOptions)) 
 }
 
 // tryGet is a GET through the proxy that may fail on the client side (a body
-// cut short): the faults under test can legitimately do that.
-func (h *harness) tryGet(path string) (response, error) {
+// cut short): the faults under test can legitimately do that. hdr are
+// "Name: value" lines.
+func (h *harness) tryGet(path string, hdr ...string) (response, error) {
 	h.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, "http://"+h.addr+path, nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	req.Host = "www.example.com"
+	for _, line := range hdr {
+		k, v, _ := strings.Cut(line, ":")
+		req.Header.Add(k, strings.TrimSpace(v))
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return response{}, err
