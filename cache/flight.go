@@ -112,6 +112,17 @@ func (f *Flight) wait(c *call) (*Entry, bool, error) {
 	return c.e, false, nil
 }
 
+// Waiting is how many requests wait for fetches now in flight.
+func (f *Flight) Waiting() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		n += c.waiters
+	}
+	return n
+}
+
 // Inflight reports whether key has a fetch running, so that a stale-while-revalidate refresh
 // can be skipped. It does not allocate.
 func (f *Flight) Inflight(key []byte) bool {

@@ -820,3 +820,58 @@ func TestJudge(t *testing.T) {
 	f(errors.New("cannot parse response"), 0, verdictFailed, "origin error")
 	f(fasthttp.ErrNoFreeConns, 0, verdictUnknown, "")
 }
+
+// TestWaiterServesItsOwnStaleCopy: a request that joins another's origin
+// fetch holding a stored copy of its own gets that copy when the fetch fails
+// (stale-if-error), even when the leader had none to fall back on (it came
+// before the copy was stored, or the copy expired or was purged under it).
+// The soak found waiters answered 502 in that case.
+func TestWaiterServesItsOwnStaleCopy(t *testing.T) {
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	var n atomic.Int32
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.Header().Set("Cache-Control", "max-age=1, stale-if-error=600")
+			io.WriteString(w, "v1")
+			return
+		}
+		arrived <- struct{}{}
+		<-release
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c.Close() // no answer at all
+	})
+	if r := h.get("/a/"); r.Body != "v1" {
+		t.Fatalf("first GET = %d %q", r.Status, r.Body)
+	}
+	key := h.proxy.keyer.AppendKey(nil, []byte("http"), []byte("www.example.com"), []byte("/a/"), nil)
+	stored := h.store.Get(key, &fasthttp.RequestHeader{})
+	if stored == nil {
+		t.Fatal("the page was not stored")
+	}
+	h.store.Delete(key)
+
+	leader := make(chan response, 1)
+	go func() { r, _ := h.tryGet("/a/"); leader <- r }() // a miss: nothing stored
+	<-arrived
+	if !h.store.Set(stored) {
+		t.Fatal("store refused the copy")
+	}
+	h.clock.Advance(40 * time.Second) // past stale-while-revalidate (30 s), within stale-if-error
+	waiter := make(chan response, 1)
+	go func() { r, _ := h.tryGet("/a/"); waiter <- r }()
+	for h.proxy.flight.Waiting() == 0 {
+		runtime.Gosched() // until the second request has joined the fetch
+	}
+	close(release)
+	if r := <-leader; r.Status != http.StatusBadGateway {
+		t.Errorf("leader = %d %q, want 502: it had no copy", r.Status, r.Body)
+	}
+	r := <-waiter
+	if r.Status != 200 || r.Body != "v1" || !strings.Contains(r.Header.Get("Cache-Status"), "stale-if-error") {
+		t.Errorf("waiter = %d %q %q, want its stale copy", r.Status, r.Body, r.Header.Get("Cache-Status"))
+	}
+}

@@ -51,6 +51,15 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, st *site, path, key []byte, st
 	s.miss(ctx, st, path, key, e, start)
 }
 
+// standIn is the stored copy when it may answer for a failed fetch
+// (stale-if-error), else nil.
+func standIn(stale *cache.Entry, now time.Time) *cache.Entry {
+	if stale != nil && stale.State(now) != cache.Expired {
+		return stale
+	}
+	return nil
+}
+
 func ttlSeconds(e *cache.Entry, now time.Time) int64 {
 	return int64(e.TTL(now) / time.Second)
 }
@@ -74,6 +83,12 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 		fwd = "stale"
 	}
 	now := s.clock()
+	if e == nil && err != nil {
+		// The fetch this request led or joined got no response. A waiter's
+		// own stored copy may stand in as the leader's did: the leader's
+		// copy may have been missing, expired or replaced by a purge.
+		e = standIn(stale, now)
+	}
 	switch {
 	case e != nil && e == stale:
 		// The origin failed and the stored copy may stand in (stale-if-error).
@@ -184,14 +199,11 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	err := st.pool.do(req, resp)
 	respTime := s.clock()
 	fasthttp.ReleaseRequest(req)
-	var standIn *cache.Entry // the stored copy when it may answer for a failed fetch (stale-if-error)
-	if stale != nil && stale.State(respTime) != cache.Expired {
-		standIn = stale
-	}
+	sie := standIn(stale, respTime) // what answers for a failed fetch (stale-if-error)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		st.metrics.originDone(0, t)
-		return fetchResult{entry: standIn, err: err}
+		return fetchResult{entry: sie, err: err}
 	}
 	code := resp.StatusCode()
 	st.metrics.originDone(code, t)
@@ -214,9 +226,9 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 		}
 		return fetchResult{entry: ne, code: code}
 	}
-	if standIn != nil && code >= 500 {
+	if sie != nil && code >= 500 {
 		closeResponse(resp)
-		return fetchResult{entry: standIn, code: code}
+		return fetchResult{entry: sie, code: code}
 	}
 
 	info := responseInfo(&resp.Header, code)
@@ -237,7 +249,7 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	if err != nil {
 		// The origin failed mid-body: like no answer at all.
 		closeResponse(resp)
-		return fetchResult{entry: standIn, err: err}
+		return fetchResult{entry: sie, err: err}
 	}
 	if !complete {
 		st.metrics.uncacheableInc(cache.ReasonTooLarge)
