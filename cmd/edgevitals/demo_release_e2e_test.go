@@ -111,6 +111,9 @@ func TestDemoReleasesWithChromium(t *testing.T) {
 	window()
 
 	harmless := report("v2")
+	if harmless.Verdict != vitals.Same {
+		t.Errorf("harmless release verdict = %q, want %q", harmless.Verdict, vitals.Same)
+	}
 	for _, l := range harmless.Lines {
 		if l.Verdict == vitals.Regressed {
 			t.Errorf("harmless release: %s %s %s regressed: %s", l.Metric, l.Page, l.Profile, l.Why)
