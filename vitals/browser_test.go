@@ -1,17 +1,13 @@
 package vitals
 
 import (
-	"bytes"
-	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/edgevitals/edgevitals/vitals/vitalstest"
 )
 
 // chromiumForTest returns the Chromium to test with. Without one, the test
@@ -39,84 +35,29 @@ func newTestBrowser(t *testing.T) *Browser {
 	return b
 }
 
-// delay waits d unless the client goes away. It is the designed value of a
-// ground-truth page, not a wait for state.
-func delay(r *http.Request, d time.Duration) {
-	select {
-	case <-time.After(d):
-	case <-r.Context().Done():
-	}
-}
-
-func pngImage(t *testing.T, w, h int) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, color.RGBA{R: uint8(x), G: uint8(y), B: 200, A: 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// Ground-truth pages: each has one designed value.
+// Ground-truth pages (vitals/vitalstest): each has one designed value.
 const (
-	lcpImageDelay = 2000 * time.Millisecond // long enough that 10% covers the load before the image request on a busy machine
-	ttfbDelay     = 400 * time.Millisecond
-	longTask      = 300 * time.Millisecond // TBT = longTask - 50 ms
-	clickBlock    = 200 * time.Millisecond
-	shiftedHeight = 400 // px of the block that moves
-	shiftBy       = 200 // px it moves down
+	lcpImageDelay = vitalstest.LCPImageDelay
+	ttfbDelay     = vitalstest.TTFBDelay
+	longTask      = vitalstest.LongTask // TBT = longTask - 50 ms
+	clickBlock    = vitalstest.ClickBlock
+	headHTML      = vitalstest.HeadHTML
 )
 
-const headHTML = `<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1"><style>body{margin:0;font:16px sans-serif}</style></head><body>`
+// groundTruthStatus is the Cache-Status the ground-truth pages carry here,
+// where no edge stands in front: the sampler must record it as sent.
+const groundTruthStatus = "edgevitals; fwd=uri-miss; stored"
 
 func groundTruthServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	img := pngImage(t, 600, 400)
-	mux := http.NewServeMux()
-	page := func(path, html string) {
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Header().Set("Cache-Status", "edgevitals; fwd=uri-miss; stored")
-			fmt.Fprint(w, headHTML+html+`</body></html>`)
-		})
-	}
-	mux.HandleFunc("/img.png", func(w http.ResponseWriter, r *http.Request) {
-		if d, err := time.ParseDuration(r.URL.Query().Get("delay")); err == nil {
-			delay(r, d)
-		}
-		w.Header().Set("Content-Type", "image/png")
-		w.Write(img)
-	})
-	page("/lcp", `<p>small text</p><img src="/img.png?delay=`+lcpImageDelay.String()+`" width="600" height="400">`)
-	mux.HandleFunc("/ttfb", func(w http.ResponseWriter, r *http.Request) {
-		delay(r, ttfbDelay)
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, headHTML+`<h1>late document</h1></body></html>`)
-	})
-	page("/tbt", `<h1>a page with one long task</h1><script>
-new PerformanceObserver(function (l) {
-  if (l.getEntries().some(function (e) { return e.name === 'first-contentful-paint'; })) {
-    setTimeout(function () { var t = performance.now(); while (performance.now() - t < `+ms(longTask)+`) {} }, 50);
-  }
-}).observe({type: 'paint', buffered: true});
-</script>`)
-	page("/cls", `<div id="top"></div><div style="height:`+strconv.Itoa(shiftedHeight)+`px;background:#c33;color:#fff">block that moves</div><script>
-setTimeout(function () { document.getElementById('top').style.height = '`+strconv.Itoa(shiftBy)+`px'; }, 300);
-</script>`)
-	page("/inp", `<h1>a slow button</h1><button id="b" onclick="var t=performance.now(); while (performance.now()-t < `+ms(clickBlock)+`) {} this.textContent='done'">press</button>`)
-	page("/static", `<h1>nothing to click</h1>`)
-	srv := httptest.NewServer(mux)
+	pages := vitalstest.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Status", groundTruthStatus)
+		pages.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return srv
 }
-
-func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
 // within reports whether got is within tol of want.
 func within(got, want, tol time.Duration) bool {
@@ -129,14 +70,8 @@ func tolerance(want time.Duration, frac float64, floor time.Duration) time.Durat
 	return max(time.Duration(float64(want)*frac), floor)
 }
 
-// shiftScore is the layout-shift score of the /cls page in a viewport:
-// impact fraction (area of the block before and after) times distance
-// fraction (move over the larger viewport side).
-func shiftScore(p Profile) float64 {
-	impact := float64(shiftedHeight+shiftBy) / float64(p.Height)
-	distance := float64(shiftBy) / float64(max(p.Width, p.Height))
-	return impact * distance
-}
+// shiftScore is the layout-shift score of the /cls page in p's viewport.
+func shiftScore(p Profile) float64 { return vitalstest.ShiftScore(int(p.Width), int(p.Height)) }
 
 func TestMeasureGroundTruth(t *testing.T) {
 	b := newTestBrowser(t)
@@ -179,7 +114,7 @@ func TestMeasureGroundTruth(t *testing.T) {
 	}
 	cacheStatus := func(t *testing.T, s Sample) {
 		t.Helper()
-		if want := "edgevitals; fwd=uri-miss; stored"; s.CacheStatus != want {
+		if want := groundTruthStatus; s.CacheStatus != want {
 			t.Errorf("CacheStatus = %q, want %q", s.CacheStatus, want)
 		}
 		// The document, the image and, when Chromium asks for it in time, /favicon.ico.
