@@ -70,6 +70,11 @@ func tolerance(want time.Duration, frac float64, floor time.Duration) time.Durat
 	return max(time.Duration(float64(want)*frac), floor)
 }
 
+// inpTolerance is the tolerance for INP (15% or 30 ms) plus the
+// 8 ms to which Event Timing rounds every duration (a privacy measure of the
+// standard): a reading of 232 ms stands for a true 228..236 ms.
+var inpTolerance = tolerance(clickBlock, 0.15, 30*time.Millisecond) + 8*time.Millisecond
+
 // shiftScore is the layout-shift score of the /cls page in p's viewport.
 func shiftScore(p Profile) float64 { return vitalstest.ShiftScore(int(p.Width), int(p.Height)) }
 
@@ -129,16 +134,19 @@ func TestMeasureGroundTruth(t *testing.T) {
 		profile Profile
 		checks  []check
 	}{
-		// On mobile the CPU is 4x slower, so dispatching the tap and painting
-		// its result adds to the handler's own time: the truth there is
-		// "at least the handler, plus a slowed frame" (measured ~+50 ms).
+		// INP is held to the handler's designed time on both profiles. On
+		// mobile the CPU is 4x slower: the busy loop still blocks its wall
+		// time, while dispatching the tap's touch, pointer and mouse events
+		// and painting the result are slowed (measured +24..32 ms here with
+		// nothing else running, +8 ms on desktop; +56..80 ms with both cores
+		// busy, which is why test.sh runs one package at a time).
 		{"lcp image delayed", "/lcp", Desktop, []check{durCheck("LCP", lcp, lcpImageDelay, tolerance(lcpImageDelay, 0.10, 50*time.Millisecond)), cacheStatus}},
 		{"ttfb server delay", "/ttfb", Desktop, []check{durCheck("TTFB", ttfb, ttfbDelay, 30*time.Millisecond)}},
 		{"tbt one long task", "/tbt", Desktop, []check{durCheck("TBT", tbt, longTask-50*time.Millisecond, tolerance(longTask-50*time.Millisecond, 0.15, 30*time.Millisecond))}},
 		{"cls desktop", "/cls", Desktop, []check{clsCheck(shiftScore(Desktop))}},
 		{"cls mobile without input", "/cls", Mobile, []check{clsCheck(shiftScore(Mobile))}},
-		{"inp click blocks", "/inp", Desktop, []check{durCheck("INP", inp, clickBlock, tolerance(clickBlock, 0.15, 30*time.Millisecond))}},
-		{"inp tap blocks on mobile", "/inp", Mobile, []check{durCheck("INP", inp, clickBlock+50*time.Millisecond, 50*time.Millisecond)}},
+		{"inp click blocks", "/inp", Desktop, []check{durCheck("INP", inp, clickBlock, inpTolerance)}},
+		{"inp tap blocks on mobile", "/inp", Mobile, []check{durCheck("INP", inp, clickBlock, inpTolerance)}},
 		{"nothing to click", "/static", Desktop, []check{nilINP}},
 	}
 	for _, tt := range tests {
