@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -378,6 +379,16 @@ func (a *app) closeStores() {
 	}
 }
 
+// siteNames lists cfg's site names, sorted.
+func siteNames(cfg *config.Config) []string {
+	var names []string
+	for _, s := range cfg.Sites {
+		names = append(names, s.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
 // reload reads the config file again (SIGHUP). A file with problems leaves
 // the running config in place, with one log line saying so. Sites (hosts,
 // origins, presets, TTLs, bypass rules) are swapped in; other settings are
@@ -409,8 +420,13 @@ func (a *app) reload(path string) error {
 	if !reflect.DeepEqual(cfg.Vitals, old.Vitals) || !reflect.DeepEqual(cfg.RUM, old.RUM) || !reflect.DeepEqual(cfg.Conversions, old.Conversions) {
 		restart = append(restart, "vitals/rum/conversion")
 	}
-	if !reflect.DeepEqual(cfg.Purge, old.Purge) || !reflect.DeepEqual(cfg.Cluster, old.Cluster) || cfg.Alerts != old.Alerts || cfg.Report != old.Report || cfg.DataDir != old.DataDir {
-		restart = append(restart, "purge/cluster/alerts/report/data_dir")
+	if !reflect.DeepEqual(cfg.Purge, old.Purge) || !reflect.DeepEqual(cfg.Cluster, old.Cluster) || cfg.Alerts != old.Alerts || cfg.Report != old.Report || cfg.DataDir != old.DataDir || cfg.Retention != old.Retention {
+		restart = append(restart, "purge/cluster/alerts/report/data_dir/retention")
+	}
+	if old.RUM.Enabled && !slices.Equal(siteNames(cfg), siteNames(old)) {
+		// The collector knows the sites it started with: beacons of a
+		// site added now would be rejected as unknown until a restart.
+		restart = append(restart, "site names (field data)")
 	}
 	if len(restart) > 0 {
 		a.log.Warn("config reloaded: sites applied; these changed sections need a restart", "sections", strings.Join(restart, ", "))

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/edgevitals/edgevitals/config"
 )
 
 // TestReloadKeepsRunningConfigOnError is SIGHUP's contract: a bad file
@@ -77,4 +79,29 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestReloadNamesWhatNeedsARestart: a reload applies sites at once, but the
+// field-data collector knows only the sites it started with, so adding one
+// with field data on must say a restart is needed rather than let the new
+// site's beacons be rejected unexplained.
+func TestReloadNamesWhatNeedsARestart(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer origin.Close()
+	var logs lockedBuffer
+	a := startTestAppLog(t, origin.URL, func(c *config.Config) { c.RUM.Enabled = true }, slog.New(slog.NewTextHandler(&logs, nil)))
+	path := filepath.Join(t.TempDir(), "edgevitals.toml")
+	body := fmt.Sprintf("data_dir = %q\n[server]\nlisten = %q\nadmin_listen = %q\nadmin_token = \"e2e-token\"\n[rum]\nenabled = true\n", a.cfg.DataDir, a.cfg.Server.Listen, a.cfg.Server.AdminListen)
+	for _, name := range []string{"blog", "shop"} {
+		body += fmt.Sprintf("[[site]]\nname = %q\nhosts = [\"%s.example.com\"]\norigins = [%q]\npreset = \"wordpress\"\n", name, name, origin.URL)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.reload(path); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "site names (field data)") {
+		t.Errorf("adding a site with field data on: the log does not say it needs a restart:\n%s", logs.String())
+	}
 }
