@@ -615,13 +615,7 @@ func dashMetric(metric string) string {
 // page and profile, "article pages (desktop)" for field data of a page
 // group and device, "goal order" for a conversion rate; "" for the site.
 func dashWhere(l vitals.Line) string {
-	where := l.Page
-	switch {
-	case l.Goal != "":
-		where = "goal " + l.Goal
-	case l.Group != "":
-		where = l.Group + " pages"
-	}
+	where := l.Where()
 	switch {
 	case where != "" && l.Profile != "":
 		return where + " (" + l.Profile + ")"

@@ -671,6 +671,19 @@ func formatSeconds(v float64) string {
 	return trimZeros(strconv.FormatFloat(v, 'f', 2, 64)) + " s"
 }
 
+// Where is the part of the site a line covers, as the report and the
+// dashboard write it: the page ("/"), "goal order" or "article pages";
+// empty for site-wide lines.
+func (l Line) Where() string {
+	switch {
+	case l.Goal != "":
+		return "goal " + l.Goal
+	case l.Group != "":
+		return l.Group + " pages"
+	}
+	return l.Page
+}
+
 func trimZeros(s string) string {
 	if strings.Contains(s, ".") {
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
@@ -787,14 +800,7 @@ func (r Report) WriteTable(w io.Writer) error {
 			p = FormatP(*l.PValue)
 		}
 		n := Thousands(uint64(max(l.NBefore, 0))) + "/" + Thousands(uint64(max(l.NAfter, 0)))
-		where := l.Page
-		switch {
-		case l.Goal != "":
-			where = "goal " + l.Goal
-		case l.Group != "":
-			where = l.Group + " pages"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Metric, dash(where), dash(l.Profile), before, after, change, p, n, l.Verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Metric, dash(l.Where()), dash(l.Profile), before, after, change, p, n, l.Verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
