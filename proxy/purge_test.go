@@ -5,10 +5,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -271,5 +273,73 @@ func TestSoftPurgedCopyDroppedWhenOriginTurnsUncacheable(t *testing.T) {
 	wantCacheStatus(t, r, "detail=hit-for-miss")
 	if len(r.Header.Values("Set-Cookie")) != 1 {
 		t.Errorf("Set-Cookie = %q, want the origin's own", r.Header.Values("Set-Cookie"))
+	}
+}
+
+// TestFleetPurgeNoLoopsAndRetries: nodes that list each other as peers (the
+// usual fleet config) apply a purge once each and do not send it back; a
+// peer that fails an attempt gets the purge again after a backoff, with the
+// fleet's token, and is not reported failed when a later attempt lands.
+func TestFleetPurgeNoLoopsAndRetries(t *testing.T) {
+	var gen atomic.Int64
+	nodes := make([]*harness, 2)
+	counted := make([]string, 2)
+	received := make([]atomic.Int32, 2)
+	for i := range nodes {
+		nodes[i] = newHarness(t, wordpressLike(&gen))
+		admin := nodes[i].startAdmin(t)
+		// A counting relay in front of each admin API.
+		relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/purge" {
+				received[i].Add(1)
+			}
+			req, _ := http.NewRequestWithContext(r.Context(), r.Method, admin+r.URL.RequestURI(), r.Body)
+			req.Header = r.Header.Clone()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			w.WriteHeader(resp.StatusCode)
+			io.Copy(w, resp.Body)
+		}))
+		t.Cleanup(relay.Close)
+		counted[i] = relay.URL
+	}
+	// A peer that refuses its first attempt, then takes the purge.
+	var flakyTries atomic.Int32
+	var flakyAuth atomic.Value
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		flakyAuth.Store(r.Header.Get("Authorization"))
+		if flakyTries.Add(1) == 1 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, `{"purged":0}`)
+	}))
+	t.Cleanup(flaky.Close)
+	nodes[0].proxy.opt.Peers = NewPeers(PeersOptions{URLs: []string{counted[1], flaky.URL}, Token: testToken, Attempts: 3, Backoff: time.Millisecond})
+	nodes[1].proxy.opt.Peers = NewPeers(PeersOptions{URLs: []string{counted[0]}, Token: testToken, Attempts: 3, Backoff: time.Millisecond})
+	for _, n := range nodes {
+		warm(t, n, "/hello-world/", "/other/")
+	}
+
+	code, body := apiPurge(t, counted[0], testToken, `{"site":"blog","keys":["post-43"]}`)
+	if code != 200 || !strings.Contains(body, `"failed_peers":[]`) {
+		t.Fatalf("fleet purge = %d %s, want every peer reached", code, body)
+	}
+	if a, b := received[0].Load(), received[1].Load(); a != 1 || b != 1 {
+		t.Errorf("/api/purge requests: node 0 got %d (want 1, the user's), node 1 got %d (want 1, forwarded once)", a, b)
+	}
+	if n := flakyTries.Load(); n != 2 {
+		t.Errorf("the flaky peer was tried %d times, want 2 (one refusal, one retry)", n)
+	}
+	if got := flakyAuth.Load(); got != "Bearer "+testToken {
+		t.Errorf("forwarded purge carried Authorization %q", got)
+	}
+	for _, n := range nodes {
+		wantCacheStatus(t, n.get("/hello-world/"), "fwd=uri-miss")
+		wantCacheStatus(t, n.get("/other/"), "; hit")
 	}
 }
