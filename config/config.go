@@ -173,8 +173,8 @@ type Page struct {
 	URL      string   `toml:"url"`      // absolute http(s) URL, as a visitor types it
 	Profiles []string `toml:"profiles"` // "mobile", "desktop"; default both
 	Interval Duration `toml:"interval"` // 10m, at least 1m
-	Cold     bool     `toml:"cold"`     // load as a first visit: empty browser cache, no cookies
-	Selector string   `toml:"selector"` // optional CSS selector to wait for
+	Cold     bool     `toml:"cold"`     // purge the URL at the edge first, so the sample measures a miss
+	Selector string   `toml:"selector"` // what the synthetic click (INP) targets; empty picks a button or in-page link
 }
 
 // Profiles are the accepted values of Page.Profiles.
