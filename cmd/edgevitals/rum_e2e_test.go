@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -9,10 +10,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/edgevitals/edgevitals/config"
 	"github.com/edgevitals/edgevitals/vitals"
@@ -49,13 +54,6 @@ func TestFieldDataWithChromium(t *testing.T) {
 			w.Header().Set("Cache-Control", "max-age=3600")
 			w.Write(tinyPNG)
 			return
-		case strings.HasPrefix(r.URL.Path, "/csp/"):
-			// A strict policy: only scripts with this nonce run.
-			w.Header().Set("Content-Type", "text/html")
-			w.Header().Set("Cache-Control", "max-age=3600")
-			w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-r4nd0mN0nce1'")
-			fmt.Fprint(w, `<html><head><script nonce="r4nd0mN0nce1">window.pageScript=1</script></head><body><p>strict page</p></body></html>`)
-			return
 		case strings.HasPrefix(r.URL.Path, "/gpc/"):
 			w.Header().Set("Content-Type", "text/html")
 			w.Header().Set("Cache-Control", "max-age=3600")
@@ -74,7 +72,6 @@ func TestFieldDataWithChromium(t *testing.T) {
 	a := startTestAppWith(t, origin.URL, func(c *config.Config) {
 		c.RUM.Enabled = true
 		c.RUM.SampleRate = 1
-		c.RUM.CSPNonce = true
 		c.Conversions = []config.Conversion{{Site: "blog", Name: "order", Path: "/thanks/*"}}
 	})
 	proxyURL := "http://" + a.proxyLn.Addr().String()
@@ -147,14 +144,11 @@ func TestFieldDataWithChromium(t *testing.T) {
 	measure("/thanks/1001/")
 	waitMetric(conversions, 1)
 
-	// A page with a strict Content-Security-Policy: the script tag takes the
-	// page's nonce, runs, and reports.
-	sessions, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`)
-	measure("/csp/")
-	waitMetric(`edgevitals_sessions_total{site="blog"}`, sessions+1)
+	// Pages with a strict Content-Security-Policy have a test of their own,
+	// which watches for violations: TestFieldBeaconStrictCSPWithChromium.
 
 	// Global Privacy Control: the script stays silent.
-	sessions, _ = scrape(t, admin, `edgevitals_sessions_total{site="blog"}`)
+	sessions, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`)
 	measure("/gpc/")
 	measure("/after-gpc/")
 	waitMetric(`edgevitals_sessions_total{site="blog"}`, sessions+1)
@@ -177,6 +171,137 @@ func TestFieldDataWithChromium(t *testing.T) {
 		t.Errorf("%s = %v after one visit to the goal page, want 1", conversions, got)
 	}
 }
+
+// TestFieldBeaconStrictCSPWithChromium loads, in a visitor's Chromium, a
+// page whose Content-Security-Policy lets only scripts with its nonce run,
+// through the proxy with rum.csp_nonce on: on the view that stores the page
+// (a miss) and on a hit, the field script runs and its beacon arrives, and
+// the page records no CSP violation but its two deliberate ones. Those prove
+// the recording sees what a refused field script or beacon would cause: a
+// script without the nonce, blocked as the page loads, and a beacon to an
+// origin the policy does not allow, sent when the page is hidden, just after
+// the field script sends its own.
+func TestFieldBeaconStrictCSPWithChromium(t *testing.T) {
+	chromium := needChromium(t)
+	const nonce = "c3RyaWN0LXBhZ2Utbm9uY2U"
+	var controlServed atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/strict/":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "public, max-age=60")
+			w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-"+nonce+"'")
+			fmt.Fprint(w, strings.ReplaceAll(strictPage, "NONCE", nonce))
+		case "/strict/control.js":
+			controlServed.Add(1) // the policy must block it before it is asked for
+			w.Header().Set("Content-Type", "text/javascript")
+			fmt.Fprint(w, "window.controlRan = true")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer origin.Close()
+	a := startTestAppWith(t, origin.URL, func(c *config.Config) {
+		c.RUM.Enabled = true
+		c.RUM.SampleRate = 1
+		c.RUM.CSPNonce = true
+	})
+	proxyURL := "http://" + a.proxyLn.Addr().String()
+	admin := "http://" + a.adminLn.Addr().String()
+	visitor := newVisitor(t, chromium)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	wantViolations := []string{
+		"script-src-elem " + proxyURL + "/strict/control.js",
+		"connect-src " + strictControlBeacon,
+	}
+	for _, want := range []string{"miss", "hit"} {
+		w := visitor.open(ctx, t, proxyURL+"/strict/", vitals.Desktop)
+		if got := viewStatus(w.cacheStatus); got != want {
+			t.Fatalf("Cache-Status %q, want a %s", w.cacheStatus, want)
+		}
+		series := `edgevitals_field_lcp_seconds_count{site="blog",device="desktop",cache="` + want + `"}`
+		beacons, _ := scrape(t, admin, `edgevitals_beacons_total{site="blog"}`)
+		views, _ := scrape(t, admin, series)
+
+		// The field script runs, or a violation says why it does not.
+		w.poll(t, "the field script to run or be refused", `typeof window.edgevitals === 'object' ||
+			violations.some(function (v) { return (v.blockedURI + ' ' + v.sourceFile).indexOf('/__edgevitals/') >= 0; })`)
+		w.hide(t)
+		// Events of violations come in the order they happened: once the
+		// control beacon's is in, any of the field beacon's would be too.
+		w.poll(t, "the control beacon's violation", `violations.some(function (v) { return v.violatedDirective === 'connect-src'; })`)
+		raw, err := chromedp.Run(w.ctx, chromedp.Evaluate[string](`JSON.stringify(violations)`))
+		if err != nil {
+			t.Fatalf("read the violations: %v", err)
+		}
+		var vs []struct{ BlockedURI, ViolatedDirective, SourceFile string }
+		if err := json.Unmarshal([]byte(raw), &vs); err != nil {
+			t.Fatalf("violations %s: %v", raw, err)
+		}
+		var got []string
+		for _, v := range vs {
+			got = append(got, v.ViolatedDirective+" "+v.BlockedURI)
+			if strings.Contains(v.BlockedURI, "/__edgevitals/") || strings.Contains(v.SourceFile, "/__edgevitals/") {
+				t.Errorf("%s view: the field script or its beacon caused a CSP violation: %+v", want, v)
+			}
+		}
+		if !slices.Equal(got, wantViolations) {
+			t.Errorf("%s view: CSP violations %q, want exactly the controls %q", want, got, wantViolations)
+		}
+		ran, err := chromedp.Run(w.ctx, chromedp.Evaluate[bool](`window.controlRan === true`))
+		if err != nil || ran {
+			t.Errorf("%s view: the control script ran (%v, %v): the policy is not enforced", want, ran, err)
+		}
+		t.Logf("%s view: Cache-Status %q, violations %s", want, w.cacheStatus, raw)
+
+		// The field beacon arrived, counted under the view's cache status.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if v, _ := scrape(t, admin, series); v >= views+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s view: no beacon under %s within 20s; field LCP series now:\n%s", want, series, scrapeLines(t, admin, "edgevitals_field_lcp_seconds_count"))
+			}
+			time.Sleep(50 * time.Millisecond) // beacons arrive on their own; nothing to wait on
+		}
+		if got, _ := scrape(t, admin, `edgevitals_beacons_total{site="blog"}`); got != beacons+1 {
+			t.Errorf("%s view: beacons_total went from %v to %v, want +1", want, beacons, got)
+		}
+		w.close()
+	}
+	if n := controlServed.Load(); n != 0 {
+		t.Errorf("the origin served the control script %d times: the policy did not block it", n)
+	}
+}
+
+// strictControlBeacon is where strictPage sends a beacon its policy refuses.
+const strictControlBeacon = "https://elsewhere.invalid/control"
+
+// strictPage is a page for a policy of default-src 'self' and script-src
+// 'nonce-NONCE' (NONCE replaced by the nonce). Its first script records
+// every CSP violation in window.violations; the proxy adds the field script
+// after it, before </head>. Two controls violate the policy on purpose: a
+// script without the nonce, and, when the page is hidden, a beacon to
+// another origin. The field script's own beacon leaves first: it listens on
+// the window in the capture phase, the control on the document.
+const strictPage = `<!doctype html><html><head><title>strict</title>
+<script nonce="NONCE">
+window.violations = [];
+document.addEventListener('securitypolicyviolation', function (e) {
+  violations.push({blockedURI: e.blockedURI, violatedDirective: e.violatedDirective, sourceFile: e.sourceFile});
+});
+document.addEventListener('visibilitychange', function () {
+  if (document.visibilityState === 'hidden') {
+    try { navigator.sendBeacon('` + strictControlBeacon + `', '{}'); } catch (e) {}
+  }
+});
+</script>
+</head><body><p>A page with a strict policy.</p>
+<script src="/strict/control.js"></script>
+</body></html>`
 
 // scrape reads one series' value from /metrics.
 func scrape(t *testing.T, admin, series string) (float64, bool) {
