@@ -34,7 +34,7 @@ func needChromium(t *testing.T) string {
 	if os.Getenv("CI") != "" {
 		t.Fatalf("Chromium is required in CI: %v", err)
 	}
-	t.Skipf("!!! SKIPPED: no Chromium, field data is NOT tested end to end: %v", err)
+	t.Skipf("!!! SKIPPED: no Chromium, %s is NOT tested (it drives a real browser): %v", t.Name(), err)
 	return ""
 }
 
