@@ -122,8 +122,29 @@ func headerValue(h network.Headers, name string) string {
 	return ""
 }
 
-// emulate applies the profile to the tab.
+// emulate applies the profile to the tab and adds the measurement script.
 func emulate(p Profile, lab bool) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := p.Emulate()(ctx, t); err != nil {
+			return err
+		}
+		src := Script
+		if lab {
+			// The field script stays silent in lab visits: they are not visitors.
+			src = "window.__edgevitalsLab=1;" + src
+		}
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
+		if err != nil {
+			return fmt.Errorf("inject measurement script: %w", err)
+		}
+		return nil
+	})
+}
+
+// Emulate makes a tab the device of the profile (viewport, touch, user
+// agent, CPU and, when set, network), as lab samples see it. Tests that
+// play a real visitor on the same device use it too.
+func (p Profile) Emulate() chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		if p.Width > 0 && p.Height > 0 {
 			if _, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
@@ -165,15 +186,6 @@ func emulate(p Profile, lab bool) chromedp.Action[chromedp.Void] {
 			if err := t.Call(ctx, "Network.emulateNetworkConditions", params, nil); err != nil {
 				return fmt.Errorf("emulate network: %w", err)
 			}
-		}
-		src := Script
-		if lab {
-			// The field script stays silent in lab visits: they are not visitors.
-			src = "window.__edgevitalsLab=1;" + src
-		}
-		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
-		if err != nil {
-			return fmt.Errorf("inject measurement script: %w", err)
 		}
 		return nil
 	})

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -164,7 +163,7 @@ func (v *visitor) open(ctx context.Context, t *testing.T, url string, p vitals.P
 	stop := context.AfterFunc(ctx, cancel)
 	w := &tab{ctx: tctx, close: func() { stop(); cancel(); closeTab() }}
 	t.Cleanup(w.close) // after a Fatal; closing twice is harmless
-	if err := chromedp.Do(tctx, emulateDevice(p)); err != nil {
+	if err := chromedp.Do(tctx, p.Emulate()); err != nil {
 		t.Fatalf("visitor: %v", err)
 	}
 	resp, err := chromedp.RunResponse(tctx, chromedp.Navigate(url))
@@ -304,35 +303,6 @@ func viewStatus(cacheStatus string) string {
 		return "bypass"
 	}
 	return "miss"
-}
-
-// emulateDevice makes a tab the device of profile p as the lab sampler
-// does (viewport, touch, user agent, CPU), without the lab's measurement
-// script.
-func emulateDevice(p vitals.Profile) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		if _, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
-			Width: p.Width, Height: p.Height, DeviceScaleFactor: p.DeviceScaleFactor, Mobile: p.Mobile,
-		}); err != nil {
-			return fmt.Errorf("emulate viewport: %w", err)
-		}
-		if p.Touch {
-			if _, err := cdp.Call(ctx, t, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: 5}); err != nil {
-				return fmt.Errorf("emulate touch: %w", err)
-			}
-		}
-		if p.UserAgent != "" {
-			if _, err := cdp.Call(ctx, t, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: p.UserAgent}); err != nil {
-				return fmt.Errorf("emulate user agent: %w", err)
-			}
-		}
-		if p.CPUSlowdown > 1 {
-			if _, err := cdp.Call(ctx, t, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: p.CPUSlowdown}); err != nil {
-				return fmt.Errorf("emulate cpu: %w", err)
-			}
-		}
-		return nil
-	})
 }
 
 // scrapeLines returns the lines of /metrics that start with prefix.
