@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgevitals/edgevitals/vitals/vitalstest"
 )
 
 // The lab sampler's figures feed release verdicts, so they are checked
@@ -24,8 +27,11 @@ import (
 // land within the issue's tolerance of it and of each other.
 //
 // Lighthouse comes from npm; test.sh installs a pinned version outside the
-// repository and sets EDGEVITALS_LIGHTHOUSE to its CLI. bench/lighthouse/
-// README.md tells how to run this by hand and what it found.
+// repository and sets EDGEVITALS_LIGHTHOUSE to its CLI. Page loads go through
+// that CLI (navigation mode); INP, which needs an interaction, goes through
+// Lighthouse's user-flow API in bench/lighthouse/inp-flow.mjs (timespan
+// mode). bench/lighthouse/README.md tells how to run this by hand and what it
+// found.
 
 // lighthouseRunTimeout bounds one Lighthouse run: its Chromium's start, the
 // load, the wait for a quiet page and the audits, about 20 s here. Most of
@@ -33,11 +39,26 @@ import (
 // of network quiet and then 5.25 s of CPU quiet, and no setting shortens them.
 const lighthouseRunTimeout = 90 * time.Second
 
-// lighthouseForTest returns the command that runs Lighthouse's CLI: the
-// path in EDGEVITALS_LIGHTHOUSE, through node when it is a .js file. Without
-// it the test skips loudly on a developer machine and fails in CI, where a
-// skipped cross-check would let the sampler drift from Lighthouse unseen.
-func lighthouseForTest(t *testing.T) []string {
+// inpFlowTimeout bounds one run of inp-flow.mjs: Chromium's start, the load,
+// one click and the audits, 4 to 6 s here. It has no quiet windows to wait
+// out: the timespan ends once the page has reported the interaction.
+const inpFlowTimeout = 60 * time.Second
+
+// inpFlowScript is the user-flow script, from this package's directory.
+const inpFlowScript = "../bench/lighthouse/inp-flow.mjs"
+
+// lighthouse is how to run the Lighthouse that EDGEVITALS_LIGHTHOUSE names.
+type lighthouse struct {
+	cmd  []string // runs the CLI: node and cli/index.js, or the CLI alone
+	cli  string   // the path in EDGEVITALS_LIGHTHOUSE
+	node string   // node, for inp-flow.mjs
+}
+
+// lighthouseForTest returns how to run Lighthouse: the CLI at the path in
+// EDGEVITALS_LIGHTHOUSE, through node when it is a .js file. Without it the
+// test skips loudly on a developer machine and fails in CI, where a skipped
+// cross-check would let the sampler drift from Lighthouse unseen.
+func lighthouseForTest(t *testing.T) lighthouse {
 	t.Helper()
 	cli := os.Getenv("EDGEVITALS_LIGHTHOUSE")
 	if cli == "" {
@@ -49,14 +70,15 @@ func lighthouseForTest(t *testing.T) []string {
 	if _, err := os.Stat(cli); err != nil {
 		t.Fatalf("EDGEVITALS_LIGHTHOUSE = %q: %v", cli, err)
 	}
-	if !strings.HasSuffix(cli, ".js") {
-		return []string{cli}
-	}
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("EDGEVITALS_LIGHTHOUSE = %q needs node: %v", cli, err)
 	}
-	return []string{node, cli}
+	lh := lighthouse{cmd: []string{cli}, cli: cli, node: node}
+	if strings.HasSuffix(cli, ".js") {
+		lh.cmd = []string{node, cli}
+	}
+	return lh
 }
 
 // lighthouseChromeFlags are the flags that vitals.Browser starts Chromium
@@ -110,21 +132,24 @@ func lighthouseChromeFlags() []string {
 // lighthouseFigures are the metrics read from one Lighthouse report. A
 // metric Lighthouse could not measure is nil, and Missing says why.
 type lighthouseFigures struct {
-	Version             string
-	LCP, TTFB, TBT, FCP *time.Duration
-	CLS                 *float64
-	Missing             map[string]string // audit id: Lighthouse's reason
+	Version                  string
+	LCP, TTFB, TBT, FCP, INP *time.Duration
+	CLS                      *float64
+	Missing                  map[string]string // audit id: Lighthouse's reason
 }
 
 // Audits of a Lighthouse report that hold the figures, by their ids. TTFB
 // is the server response time of the main document (request sent to first
-// header byte), which on loopback is the server's delay.
+// header byte), which on loopback is the server's delay. A navigation
+// report has no INP, and a timespan report no LCP, FCP or TTFB: those are
+// missing, not errors.
 const (
 	auditLCP  = "largest-contentful-paint"
 	auditFCP  = "first-contentful-paint"
 	auditTBT  = "total-blocking-time"
 	auditCLS  = "cumulative-layout-shift"
 	auditTTFB = "server-response-time"
+	auditINP  = "interaction-to-next-paint"
 )
 
 var errLighthouseRun = errors.New("lighthouse run failed")
@@ -140,8 +165,9 @@ func parseLighthouse(data []byte) (lighthouseFigures, error) {
 			Message string `json:"message"`
 		} `json:"runtimeError"`
 		Audits map[string]struct {
-			NumericValue *float64 `json:"numericValue"`
-			ErrorMessage string   `json:"errorMessage"`
+			NumericValue     *float64 `json:"numericValue"`
+			ErrorMessage     string   `json:"errorMessage"`
+			ScoreDisplayMode string   `json:"scoreDisplayMode"`
 		} `json:"audits"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -160,7 +186,8 @@ func parseLighthouse(data []byte) (lighthouseFigures, error) {
 		case !ok:
 			f.Missing[id] = "audit not in the report"
 		case a.NumericValue == nil:
-			f.Missing[id] = orElse(a.ErrorMessage, "no numericValue")
+			// INP without an interaction in the trace is "notApplicable".
+			f.Missing[id] = orElse(a.ErrorMessage, "no numericValue, scoreDisplayMode "+strconv.Quote(a.ScoreDisplayMode))
 		}
 		return a.NumericValue
 	}
@@ -184,6 +211,9 @@ func parseLighthouse(data []byte) (lighthouseFigures, error) {
 	if f.TTFB, err = millis(auditTTFB); err != nil {
 		return lighthouseFigures{}, err
 	}
+	if f.INP, err = millis(auditINP); err != nil {
+		return lighthouseFigures{}, err
+	}
 	if f.CLS = value(auditCLS); f.CLS != nil {
 		if err := checkCLS(*f.CLS); err != nil {
 			return lighthouseFigures{}, fmt.Errorf("read lighthouse report: %s: %w", auditCLS, err)
@@ -199,23 +229,15 @@ func orElse(s, otherwise string) string {
 	return s
 }
 
-// runLighthouse measures url once with Lighthouse's desktop preset and no
-// throttling, in the Chromium at chromium started with the sampler's flags.
-func runLighthouse(ctx context.Context, cli []string, chromium, url string) (lighthouseFigures, error) {
-	ctx, cancel := context.WithTimeout(ctx, lighthouseRunTimeout)
-	defer cancel()
-	args := append(cli[1:len(cli):len(cli)], url,
-		"--preset=desktop",
-		"--throttling-method=provided",
-		// Both tools emulate the Desktop profile's screen in a larger
-		// window. Without emulation (--screenEmulation.disabled) the
-		// viewport is what headless Chromium's window leaves after its
-		// own frame: 1350x797 in a 1350x940 window here, which moves the
-		// shift page's CLS from 0.0946 to 0.1115.
-		"--screenEmulation.mobile=false",
-		"--screenEmulation.width="+strconv.FormatInt(Desktop.Width, 10),
-		"--screenEmulation.height="+strconv.FormatInt(Desktop.Height, 10),
-		"--screenEmulation.deviceScaleFactor="+strconv.FormatFloat(Desktop.DeviceScaleFactor, 'f', -1, 64),
+// runLighthouse measures url once in navigation mode, emulating the
+// profile p in the Chromium at chromium started with the sampler's flags.
+// The Desktop profile runs with Lighthouse's desktop preset and no
+// throttling; a profile that slows the CPU runs with DevTools throttling
+// of the CPU alone, as the sampler throttles it (see lighthouseArgs).
+func runLighthouse(ctx context.Context, lh lighthouse, chromium, url string, p Profile) (lighthouseFigures, error) {
+	args := append(lh.cmd[1:len(lh.cmd):len(lh.cmd)], url)
+	args = append(args, lighthouseArgs(p)...)
+	args = append(args,
 		"--only-categories=performance",
 		"--disable-full-page-screenshot", // a second per run, for no figure
 		"--output=json",
@@ -223,23 +245,143 @@ func runLighthouse(ctx context.Context, cli []string, chromium, url string) (lig
 		"--quiet",
 		"--chrome-flags="+strings.Join(lighthouseChromeFlags(), " "),
 	)
-	cmd := exec.CommandContext(ctx, cli[0], args...)
+	return runReport(ctx, lighthouseRunTimeout, "lighthouse "+url+" ("+p.Name+")", chromium, lh.cmd[0], args...)
+}
+
+// lighthouseArgs are the CLI flags that emulate p as the sampler does.
+//
+// Both tools emulate the profile's screen in a larger window. Without
+// emulation (--screenEmulation.disabled) the viewport is what headless
+// Chromium's window leaves after its own frame: 1350x797 in a 1350x940
+// window here, which moves the shift page's CLS from 0.0946 to 0.1115.
+//
+// A profile that slows the CPU (Mobile) gets Lighthouse's mobile form
+// factor and DevTools throttling with the profile's CPU slowdown and a
+// network left alone (latency and throughputs 0, which DevTools reads as
+// no throttling): the sampler's Mobile profile measures without network
+// emulation. Lighthouse's default, simulated throttling, would compute
+// the figures of a slow-4G phone from a fast load instead of measuring
+// them, which is not what the sampler does.
+func lighthouseArgs(p Profile) []string {
+	screen := []string{
+		"--screenEmulation.mobile=" + strconv.FormatBool(p.Mobile),
+		"--screenEmulation.width=" + strconv.FormatInt(p.Width, 10),
+		"--screenEmulation.height=" + strconv.FormatInt(p.Height, 10),
+		"--screenEmulation.deviceScaleFactor=" + strconv.FormatFloat(p.DeviceScaleFactor, 'f', -1, 64),
+	}
+	if p.CPUSlowdown <= 1 && !p.Mobile {
+		return append([]string{"--preset=desktop", "--throttling-method=provided"}, screen...)
+	}
+	args := append([]string{
+		"--form-factor=mobile",
+		"--throttling-method=devtools",
+		"--throttling.cpuSlowdownMultiplier=" + strconv.FormatFloat(p.CPUSlowdown, 'f', -1, 64),
+		"--throttling.requestLatencyMs=0",
+		"--throttling.downloadThroughputKbps=0",
+		"--throttling.uploadThroughputKbps=0",
+	}, screen...)
+	if p.UserAgent != "" {
+		args = append(args, "--emulatedUserAgent="+p.UserAgent)
+	}
+	return args
+}
+
+// runINPFlow loads url in the profile p, clicks (on a touch profile taps)
+// selector inside a Lighthouse timespan, and returns that timespan's
+// figures: INP, and TBT and CLS of the interaction (no LCP, FCP or TTFB).
+// It runs bench/lighthouse/inp-flow.mjs with the same Chromium and flags as
+// runLighthouse, and DevTools throttling of the CPU by p's slowdown.
+func runINPFlow(ctx context.Context, lh lighthouse, chromium, url string, p Profile, selector string) (lighthouseFigures, error) {
+	script, err := filepath.Abs(inpFlowScript)
+	if err != nil {
+		return lighthouseFigures{}, fmt.Errorf("find %s: %w", inpFlowScript, err)
+	}
+	formFactor := "desktop"
+	if p.Mobile {
+		formFactor = "mobile"
+	}
+	if p.Touch != p.Mobile {
+		return lighthouseFigures{}, fmt.Errorf("profile %s: Lighthouse emulates touch exactly when mobile", p.Name)
+	}
+	args := []string{script,
+		"--lighthouse", lh.cli,
+		"--chrome-path", chromium,
+		"--chrome-flags=" + strings.Join(lighthouseChromeFlags(), " "),
+		"--form-factor", formFactor,
+		"--width", strconv.FormatInt(p.Width, 10),
+		"--height", strconv.FormatInt(p.Height, 10),
+		"--scale", strconv.FormatFloat(p.DeviceScaleFactor, 'f', -1, 64),
+		"--cpu-slowdown", strconv.FormatFloat(max(p.CPUSlowdown, 1), 'f', -1, 64),
+		"--selector", selector,
+	}
+	if p.UserAgent != "" {
+		args = append(args, "--user-agent", p.UserAgent)
+	}
+	args = append(args, url)
+	return runReport(ctx, inpFlowTimeout, "lighthouse flow "+url+" ("+p.Name+")", chromium, lh.node, args...)
+}
+
+// runReport runs a command that prints one Lighthouse JSON report on
+// stdout, within timeout, and reads its figures.
+func runReport(ctx context.Context, timeout time.Duration, what, chromium, name string, args ...string) (lighthouseFigures, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), "CHROME_PATH="+chromium)
-	// Lighthouse's Chromium is its child: a run that hangs is ended with
-	// its whole process group, so no browser outlives the test.
+	// Lighthouse launches Chromium with chrome-launcher, which starts it
+	// detached, as the leader of its own process group: a run that hangs
+	// is ended with its children's groups and its own (killRun), so no
+	// browser outlives the test.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.Cancel = func() error { return killRun(cmd.Process.Pid) }
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return lighthouseFigures{}, fmt.Errorf("%w: %s: %w: %s", errLighthouseRun, url, err, lastLines(stderr.String(), 10))
+		return lighthouseFigures{}, fmt.Errorf("%w: %s: %w: %s", errLighthouseRun, what, err, lastLines(stderr.String(), 10))
 	}
 	f, err := parseLighthouse(stdout.Bytes())
 	if err != nil {
-		return lighthouseFigures{}, fmt.Errorf("lighthouse %s: %w (stderr: %s)", url, err, lastLines(stderr.String(), 10))
+		return lighthouseFigures{}, fmt.Errorf("%s: %w (stderr: %s)", what, err, lastLines(stderr.String(), 10))
 	}
 	return f, nil
+}
+
+// killRun kills the process group of pid and, first, the process group of
+// each of its children that leads one (the Chromium chrome-launcher
+// started). Children are found in /proc; where there is none, only pid's
+// group is killed.
+func killRun(pid int) error {
+	entries, _ := os.ReadDir("/proc") // no /proc: kill what we know
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || parentOf(child) != pid {
+			continue
+		}
+		if pgid, err := syscall.Getpgid(child); err == nil && pgid == child {
+			syscall.Kill(-child, syscall.SIGKILL) // gone already is fine
+		}
+	}
+	return syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// parentOf returns the parent pid of pid from /proc/PID/stat, or 0.
+func parentOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// "PID (COMM) STATE PPID ...", where COMM may hold spaces and ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1]) // not a number: 0, no parent of ours
+	return ppid
 }
 
 func lastLines(s string, n int) string {
@@ -265,7 +407,26 @@ func TestParseLighthouse(t *testing.T) {
 				"total-blocking-time":{"numericValue":251},
 				"cumulative-layout-shift":{"numericValue":0.0946},
 				"server-response-time":{"numericValue":397}}}`,
-			want: lighthouseFigures{Version: "12.8.2", LCP: d(2059), FCP: d(61), TBT: d(251), TTFB: d(397), CLS: f(0.0946)},
+			want:    lighthouseFigures{Version: "12.8.2", LCP: d(2059), FCP: d(61), TBT: d(251), TTFB: d(397), CLS: f(0.0946)},
+			missing: []string{auditINP},
+		},
+		{
+			name: "a timespan with a click: INP, no load figures",
+			in: `{"lighthouseVersion":"12.8.2","gatherMode":"timespan","audits":{
+				"interaction-to-next-paint":{"numericValue":214.285,"numericUnit":"millisecond"},
+				"total-blocking-time":{"numericValue":151.985},
+				"cumulative-layout-shift":{"numericValue":0}}}`,
+			want:    lighthouseFigures{Version: "12.8.2", INP: d(214), TBT: d(152), CLS: f(0)},
+			missing: []string{auditLCP, auditFCP, auditTTFB},
+		},
+		{
+			name: "a timespan without an interaction has no INP",
+			in: `{"lighthouseVersion":"12.8.2","gatherMode":"timespan","audits":{
+				"interaction-to-next-paint":{"score":null,"scoreDisplayMode":"notApplicable"},
+				"total-blocking-time":{"numericValue":0},
+				"cumulative-layout-shift":{"numericValue":0}}}`,
+			want:    lighthouseFigures{Version: "12.8.2", TBT: d(0), CLS: f(0)},
+			missing: []string{auditLCP, auditFCP, auditTTFB, auditINP},
 		},
 		{
 			name: "an audit that failed leaves its figure unmeasured, not zero",
@@ -275,7 +436,7 @@ func TestParseLighthouse(t *testing.T) {
 				"total-blocking-time":{"numericValue":0},
 				"cumulative-layout-shift":{"numericValue":0}}}`,
 			want:    lighthouseFigures{Version: "12.8.2", FCP: d(61), TBT: d(0), CLS: f(0)},
-			missing: []string{auditLCP, auditTTFB},
+			missing: []string{auditLCP, auditTTFB, auditINP},
 		},
 		{
 			name:    "a run that failed as a whole",
@@ -325,16 +486,21 @@ func figuresLine(f lighthouseFigures) string {
 	if f.CLS != nil {
 		cls = strconv.FormatFloat(*f.CLS, 'f', 4, 64)
 	}
-	return fmt.Sprintf("v%s LCP %s FCP %s TTFB %s TBT %s CLS %s", f.Version, dur(f.LCP), dur(f.FCP), dur(f.TTFB), dur(f.TBT), cls)
+	return fmt.Sprintf("v%s LCP %s FCP %s TTFB %s TBT %s INP %s CLS %s", f.Version, dur(f.LCP), dur(f.FCP), dur(f.TTFB), dur(f.TBT), dur(f.INP), cls)
 }
 
-// TestLighthouseAgrees measures each ground-truth page once with Lighthouse
-// and once with the sampler (desktop profile, no throttling on either), and
+// TestLighthouseAgrees measures ground-truth pages once with Lighthouse
+// (navigation mode) and once with the sampler, in the same profile, and
 // checks the page's designed value in both, and that the two tools agree,
 // within the tolerances of issue 5, on TTFB, TBT and CLS of every page and
-// on LCP where the page designs it.
+// on LCP where the page designs it. Desktop runs without throttling on
+// either side; Mobile slows the CPU 4x on both (DevTools throttling in
+// Lighthouse, the same CDP call in the sampler) and throttles no network.
+//
+// Mobile measures LCP, TBT and CLS, the figures the slower CPU or the
+// phone's viewport move; each Lighthouse run costs about 20 s.
 func TestLighthouseAgrees(t *testing.T) {
-	cli := lighthouseForTest(t)
+	install := lighthouseForTest(t)
 	chromium := chromiumForTest(t)
 	b := newTestBrowser(t)
 	srv := groundTruthServer(t)
@@ -351,28 +517,38 @@ func TestLighthouseAgrees(t *testing.T) {
 		cls    float64       // for CLS
 	}
 	tests := []struct {
-		name string
-		path string
-		want design
+		name    string
+		path    string
+		profile Profile
+		want    design
 	}{
-		{"lcp image delayed", "/lcp", design{metric: "LCP", dur: lcpImageDelay}},
-		{"ttfb server delay", "/ttfb", design{metric: "TTFB", dur: ttfbDelay}},
-		{"tbt one long task", "/tbt", design{metric: "TBT", dur: tbtWant}},
-		{"cls desktop", "/cls", design{metric: "CLS", cls: shiftScore(Desktop)}},
+		{"lcp image delayed", "/lcp", Desktop, design{metric: "LCP", dur: lcpImageDelay}},
+		{"ttfb server delay", "/ttfb", Desktop, design{metric: "TTFB", dur: ttfbDelay}},
+		{"tbt one long task", "/tbt", Desktop, design{metric: "TBT", dur: tbtWant}},
+		{"cls", "/cls", Desktop, design{metric: "CLS", cls: shiftScore(Desktop)}},
+		{"lcp image delayed", "/lcp", Mobile, design{metric: "LCP", dur: lcpImageDelay}},
+		{"tbt one long task", "/tbt", Mobile, design{metric: "TBT", dur: tbtWant}},
+		// Chromium flags this page's shift had_recent_input under mobile
+		// emulation. The sampler counts such shifts when no real input came
+		// before them; Lighthouse only within 500 ms of the trace's first
+		// viewport event. The shift lands about 295 ms after that event
+		// here; with both cores busy it landed past 500 ms and Lighthouse
+		// read CLS 0 (twice in three loaded runs).
+		{"cls", "/cls", Mobile, design{metric: "CLS", cls: shiftScore(Mobile)}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.profile.Name+"/"+tt.name, func(t *testing.T) {
 			url := srv.URL + tt.path
-			s, err := b.Measure(ctx, url, Desktop, "")
+			s, err := b.Measure(ctx, url, tt.profile, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			lh, err := runLighthouse(ctx, cli, chromium, url)
+			lh, err := runLighthouse(ctx, install, chromium, url, tt.profile)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s edgevitals: %s", tt.path, sampleLine(s))
-			t.Logf("%s lighthouse: %s", tt.path, figuresLine(lh))
+			t.Logf("%s %s edgevitals: %s", tt.path, tt.profile.Name, sampleLine(s))
+			t.Logf("%s %s lighthouse: %s", tt.path, tt.profile.Name, figuresLine(lh))
 
 			// Each figure: the sampler's, Lighthouse's, and the tolerance
 			// for a value near what Lighthouse saw.
@@ -417,6 +593,73 @@ func TestLighthouseAgrees(t *testing.T) {
 			if tt.want.metric == "CLS" {
 				checkDesignedCLS(t, "edgevitals", s.CLS, tt.want.cls, clsTol)
 				checkDesignedCLS(t, "lighthouse", lh.CLS, tt.want.cls, clsTol)
+			}
+			if s.CLS != nil && lh.CLS != nil {
+				if d := *s.CLS - *lh.CLS; d < -clsTol || d > clsTol {
+					t.Errorf("CLS: edgevitals %.4f, lighthouse %.4f: differ by more than %v", *s.CLS, *lh.CLS, clsTol)
+				}
+			}
+		})
+	}
+}
+
+// TestLighthouseINP clicks the /inp page's button (whose handler blocks
+// clickBlock) inside a Lighthouse timespan (bench/lighthouse/inp-flow.mjs)
+// and with the sampler, on desktop (a click) and on mobile (a tap, the CPU
+// 4x slower), and checks that the two INPs agree within inpTolerance and
+// that the sampler's meets the design. Lighthouse's INP is held to the
+// design on desktop; on mobile it is logged against it, not held (see
+// below). The timespan's CLS must agree with the sampler's (none here).
+func TestLighthouseINP(t *testing.T) {
+	install := lighthouseForTest(t)
+	chromium := chromiumForTest(t)
+	b := newTestBrowser(t)
+	srv := groundTruthServer(t)
+	ctx := t.Context()
+	const clsTol = 0.01
+
+	tests := []struct {
+		profile Profile
+		// lighthouseDesign holds Lighthouse's INP to the design. On the 4x
+		// slower CPU, dispatching the tap's events and painting the frame
+		// after the handler add 23 to 49 ms to its 200 ms: Lighthouse read
+		// 223 to 242 ms in nine runs of this test (5 over the 238 ms bound)
+		// and 223 to 249 ms in 41 runs of the script alone (17 over); the
+		// page's own Event Timing read 224 to 240 ms without Lighthouse's
+		// trace. Held to the design, it would fail on noise about half the
+		// time. The sampler's mobile INP (216 to 232 ms in the same runs)
+		// is held to the design, and Lighthouse's to the sampler's.
+		lighthouseDesign bool
+	}{
+		{Desktop, true},
+		{Mobile, false},
+	}
+	for _, tt := range tests {
+		p := tt.profile
+		t.Run(p.Name, func(t *testing.T) {
+			url := srv.URL + vitalstest.INPPage
+			s, err := b.Measure(ctx, url, p, "#b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lh, err := runINPFlow(ctx, install, chromium, url, p, "#b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s %s edgevitals: %s", vitalstest.INPPage, p.Name, sampleLine(s))
+			t.Logf("%s %s lighthouse timespan: %s", vitalstest.INPPage, p.Name, figuresLine(lh))
+			if lh.INP == nil {
+				t.Fatalf("lighthouse INP not measured: %s", lh.Missing[auditINP])
+			}
+
+			checkDesigned(t, "edgevitals", "INP", s.INP, clickBlock, inpTolerance)
+			if tt.lighthouseDesign {
+				checkDesigned(t, "lighthouse", "INP", lh.INP, clickBlock, inpTolerance)
+			} else {
+				t.Logf("lighthouse INP %v is %v from the design %v (± %v, not held on %s)", *lh.INP, *lh.INP-clickBlock, clickBlock, inpTolerance, p.Name)
+			}
+			if s.INP != nil && !within(*s.INP, *lh.INP, inpTolerance) {
+				t.Errorf("INP: edgevitals %v, lighthouse %v: differ by more than %v", *s.INP, *lh.INP, inpTolerance)
 			}
 			if s.CLS != nil && lh.CLS != nil {
 				if d := *s.CLS - *lh.CLS; d < -clsTol || d > clsTol {
