@@ -141,6 +141,7 @@ func TestMeasureGroundTruth(t *testing.T) {
 		// nothing else running, +8 ms on desktop; +56..80 ms with both cores
 		// busy, which is why test.sh runs one package at a time).
 		{"lcp image delayed", "/lcp", Desktop, []check{durCheck("LCP", lcp, lcpImageDelay, tolerance(lcpImageDelay, 0.10, 50*time.Millisecond)), cacheStatus}},
+		{"lcp image delayed on mobile", "/lcp", Mobile, []check{durCheck("LCP", lcp, lcpImageDelay, tolerance(lcpImageDelay, 0.10, 50*time.Millisecond))}},
 		{"ttfb server delay", "/ttfb", Desktop, []check{durCheck("TTFB", ttfb, ttfbDelay, 30*time.Millisecond)}},
 		{"tbt one long task", "/tbt", Desktop, []check{durCheck("TBT", tbt, longTask-50*time.Millisecond, tolerance(longTask-50*time.Millisecond, 0.15, 30*time.Millisecond))}},
 		{"cls desktop", "/cls", Desktop, []check{clsCheck(shiftScore(Desktop))}},

@@ -18,10 +18,12 @@ import (
 
 // The designed values of the pages.
 const (
-	// LCPImageDelay is how long the server holds /img.png on /lcp: long
-	// enough that 10% covers the load before the image request on a busy
-	// machine.
-	LCPImageDelay = 2000 * time.Millisecond
+	// LCPImageDelay is how long the server holds /img.png on /lcp. LCP
+	// also holds the document's load before the image request and the
+	// image's decode and paint after it: 50..130 ms on desktop, 100..190
+	// ms with mobile's 4x slower CPU, measured. 3 s keeps that inside the
+	// 10% tolerance on both profiles, with room for a busy machine.
+	LCPImageDelay = 3000 * time.Millisecond
 	// TTFBDelay is how long /ttfb waits before its first byte.
 	TTFBDelay = 400 * time.Millisecond
 	// LongTask is the one task /tbt runs after first paint: TBT is
