@@ -285,10 +285,7 @@ func (a *app) openStore() error {
 // newCollector builds the field-data collector: real visitors' Core Web
 // Vitals and conversions, from the beacon the proxy injects.
 func (a *app) newCollector() (*vitals.Collector, error) {
-	var sites []string
-	for _, s := range a.cfg.Sites {
-		sites = append(sites, s.Name)
-	}
+	sites := siteNames(a.cfg)
 	var goals []vitals.Goal
 	for _, c := range a.cfg.Conversions {
 		goals = append(goals, vitals.Goal{Site: c.Site, Name: c.Name, Path: c.Path})
@@ -379,13 +376,13 @@ func (a *app) closeStores() {
 	}
 }
 
-// siteNames lists cfg's site names, sorted.
+// siteNames lists cfg's site names in the file's order: the sites the
+// field-data collector is started with.
 func siteNames(cfg *config.Config) []string {
 	var names []string
 	for _, s := range cfg.Sites {
 		names = append(names, s.Name)
 	}
-	slices.Sort(names)
 	return names
 }
 
@@ -423,7 +420,10 @@ func (a *app) reload(path string) error {
 	if !reflect.DeepEqual(cfg.Purge, old.Purge) || !reflect.DeepEqual(cfg.Cluster, old.Cluster) || cfg.Alerts != old.Alerts || cfg.Report != old.Report || cfg.DataDir != old.DataDir || cfg.Retention != old.Retention {
 		restart = append(restart, "purge/cluster/alerts/report/data_dir/retention")
 	}
-	if old.RUM.Enabled && !slices.Equal(siteNames(cfg), siteNames(old)) {
+	now, was := siteNames(cfg), siteNames(old)
+	slices.Sort(now)
+	slices.Sort(was)
+	if old.RUM.Enabled && !slices.Equal(now, was) {
 		// The collector knows the sites it started with: beacons of a
 		// site added now would be rejected as unknown until a restart.
 		restart = append(restart, "site names (field data)")
