@@ -260,7 +260,7 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, st *site, resp *fasthttp.Respon
 	out.Header.Add("Via", "1.1 edgevitals")
 	s.addCacheStatus(&out.Header, cs)
 	if s.opt.RUM != nil {
-		s.addServerTiming(&out.Header, st, cs, true)
+		s.addServerTiming(&out.Header, st, cs)
 	}
 	if whole != nil {
 		out.SetBody(whole)

@@ -463,7 +463,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	out.Header.DisableNormalizing()
 	out.SetStatusCode(e.Status)
 	debug := s.opt.DebugHeaders
-	dated, timed := false, false
+	dated := false
 	for i := range e.Header {
 		f := &e.Header[i]
 		if clientHeaderSkip(f.Name, debug) {
@@ -474,7 +474,6 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 			dated = true
 			continue
 		}
-		timed = timed || len(f.Name) == len(serverTimingName) && bytes.EqualFold(f.Name, serverTimingName)
 		out.Header.AddBytesKV(f.Name, f.Value)
 	}
 	if !dated {
@@ -485,7 +484,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	out.Header.SetBytesV("Age", strconv.AppendInt(buf[:0], age, 10))
 	s.addCacheStatus(&out.Header, cs)
 	if s.opt.RUM != nil {
-		s.addServerTiming(&out.Header, st, cs, timed)
+		s.addServerTiming(&out.Header, st, cs)
 	}
 	if notModified(&ctx.Request.Header, e) {
 		out.SetStatusCode(fasthttp.StatusNotModified)

@@ -51,13 +51,11 @@ func weakenValidator(h *fasthttp.ResponseHeader) {
 // serverTimingName is the canonical name of the field the script reads.
 var serverTimingName = []byte("Server-Timing")
 
-// addServerTiming adds the Server-Timing member the field script reads. It
-// does not allocate. Only HTML responses carry it: the script reads it from
-// the page's navigation entry, and images, styles and scripts, most of a
-// site's hits, are spared the bytes. With the origin's own Server-Timing
-// present (had), the member is added beside it; otherwise it is set, which
-// spares fasthttp normalising the name on every hit.
-func (s *Server) addServerTiming(h *fasthttp.ResponseHeader, st *site, cs cacheStatus, had bool) {
+// addServerTiming adds the Server-Timing member the field script reads,
+// beside any the origin sent. It does not allocate. Only HTML responses
+// carry it: the script reads it from the page's navigation entry, and
+// images, styles and scripts, most of a site's hits, are spared the bytes.
+func (s *Server) addServerTiming(h *fasthttp.ResponseHeader, st *site, cs cacheStatus) {
 	if !isHTML(h) {
 		return
 	}
@@ -75,12 +73,7 @@ func (s *Server) addServerTiming(h *fasthttp.ResponseHeader, st *site, cs cacheS
 		}
 		st.timing.Store(t)
 	}
-	v := t.values[cs.viewIndex()]
-	if had {
-		h.AddBytesKV(serverTimingName, v)
-		return
-	}
-	h.SetCanonical(serverTimingName, v)
+	h.AddBytesKV(serverTimingName, t.values[cs.viewIndex()])
 }
 
 // serverTimings are a site's Server-Timing values for its current release,
