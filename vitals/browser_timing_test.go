@@ -168,11 +168,9 @@ func whilePeakPSS(pid func() int, f func()) int64 {
 	return <-peak
 }
 
-// treePSS sums the proportional set size (KiB) of pid and its descendants.
-func treePSS(pid int) int64 {
-	if pid == 0 {
-		return 0
-	}
+// procChildren maps each pid in /proc to its children's pids; empty
+// without /proc.
+func procChildren() map[int][]int {
 	children := map[int][]int{}
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, f := range stats {
@@ -190,6 +188,15 @@ func treePSS(pid int) int64 {
 		me, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
 		children[ppid] = append(children[ppid], me)
 	}
+	return children
+}
+
+// treePSS sums the proportional set size (KiB) of pid and its descendants.
+func treePSS(pid int) int64 {
+	if pid == 0 {
+		return 0
+	}
+	children := procChildren()
 	var total int64
 	queue := []int{pid}
 	for len(queue) > 0 {
