@@ -87,15 +87,7 @@ func TestDemoReleasesWithChromium(t *testing.T) {
 	}
 	report := func(id string) vitals.Report {
 		t.Helper()
-		resp, err := http.Get(admin + "/api/report?site=blog&release=" + id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var rep vitals.Report
-		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("report %s: %d %v", id, resp.StatusCode, err)
-		}
+		rep := apiReport(t, admin, "blog", id, "")
 		var out strings.Builder
 		rep.WriteTable(&out)
 		t.Logf("report of %s:\n%s", id, out.String())
@@ -138,4 +130,27 @@ func TestDemoReleasesWithChromium(t *testing.T) {
 	if fmt.Sprint(bad.NewUncacheable) != "[set_cookie]" {
 		t.Errorf("new uncacheable reasons = %v, want [set_cookie]", bad.NewUncacheable)
 	}
+}
+
+// apiReport reads the report of a site's release from the admin API, with
+// the bearer token when there is one.
+func apiReport(t *testing.T, admin, site, release, token string) vitals.Report {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, admin+"/api/report?site="+site+"&release="+release, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rep vitals.Report
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("report of %s %s: %d %v", site, release, resp.StatusCode, err)
+	}
+	return rep
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,15 +38,7 @@ func TestFleetReportTwoNodes(t *testing.T) {
 	})
 	nodeB := startTestAppWith(t, origin.URL, func(c *config.Config) { c.Server.AdminListen = adminB })
 
-	get := func(a *app, path string) {
-		t.Helper()
-		resp, err := http.Get("http://" + a.proxyLn.Addr().String() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	get := func(a *app, path string) { cacheStatusOf(t, "http://"+a.proxyLn.Addr().String()+path) }
 	// traffic sends hits (a stored page) and misses (pages never asked for).
 	traffic := func(a *app, hits, misses int) {
 		for range hits {
@@ -94,20 +84,7 @@ func TestFleetReportTwoNodes(t *testing.T) {
 	traffic(nodeB, 10, 90)
 	scraped(time.Now())
 
-	req, err := http.NewRequest(http.MethodGet, "http://"+adminA+"/api/report?site=blog&release=v2", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer e2e-token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var rep vitals.Report
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("/api/report: %d %v", resp.StatusCode, err)
-	}
+	rep := apiReport(t, "http://"+adminA, "blog", "v2", "e2e-token")
 	var l *vitals.Line
 	for i := range rep.Lines {
 		if rep.Lines[i].Metric == "hit_ratio" {

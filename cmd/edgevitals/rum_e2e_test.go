@@ -92,28 +92,12 @@ func TestFieldDataWithChromium(t *testing.T) {
 		}
 		return s
 	}
-	// waitMetric waits for a series of /metrics to reach at least want.
-	waitMetric := func(series string, want float64) float64 {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if v, ok := scrape(t, admin, series); ok && v >= want {
-				return v
-			}
-			if time.Now().After(deadline) {
-				v, _ := scrape(t, admin, series)
-				t.Fatalf("%s = %v, want %v (no beacon?)", series, v, want)
-			}
-			time.Sleep(50 * time.Millisecond) // beacons arrive on their own; nothing to wait on
-		}
-	}
-
 	lab := measure("/article/")
 	if !strings.Contains(lab.CacheStatus, "fwd=uri-miss") {
 		t.Fatalf("first load Cache-Status = %q, want a miss", lab.CacheStatus)
 	}
 	count := `edgevitals_field_lcp_seconds_count{site="blog",device="desktop",cache="miss"}`
-	waitMetric(count, 1)
+	waitMetric(t, admin, count, 1)
 	fieldLCP, _ := scrape(t, admin, `edgevitals_field_lcp_seconds_sum{site="blog",device="desktop",cache="miss"}`)
 	fieldCLS, _ := scrape(t, admin, `edgevitals_field_cls_sum{site="blog",device="desktop",cache="miss"}`)
 	if lab.LCP == nil || lab.CLS == nil {
@@ -136,13 +120,13 @@ func TestFieldDataWithChromium(t *testing.T) {
 	if s := measure("/article/"); !strings.Contains(s.CacheStatus, "; hit") {
 		t.Fatalf("second load Cache-Status = %q, want a hit", s.CacheStatus)
 	}
-	waitMetric(`edgevitals_field_lcp_seconds_count{site="blog",device="desktop",cache="hit"}`, 1)
+	waitMetric(t, admin, `edgevitals_field_lcp_seconds_count{site="blog",device="desktop",cache="hit"}`, 1)
 
 	// A visit to the goal page counts one conversion (checked again at the
 	// end, once later views have sent their beacons: exactly one).
 	const conversions = `edgevitals_conversions_total{site="blog",goal="order"}`
 	measure("/thanks/1001/")
-	waitMetric(conversions, 1)
+	waitMetric(t, admin, conversions, 1)
 
 	// Pages with a strict Content-Security-Policy have a test of their own,
 	// which watches for violations: TestFieldBeaconStrictCSPWithChromium.
@@ -151,7 +135,7 @@ func TestFieldDataWithChromium(t *testing.T) {
 	sessions, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`)
 	measure("/gpc/")
 	measure("/after-gpc/")
-	waitMetric(`edgevitals_sessions_total{site="blog"}`, sessions+1)
+	waitMetric(t, admin, `edgevitals_sessions_total{site="blog"}`, sessions+1)
 	if got, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`); got != sessions+1 {
 		t.Errorf("sessions went from %v to %v over a GPC view and a normal one, want +1", sessions, got)
 	}
@@ -257,16 +241,7 @@ func TestFieldBeaconStrictCSPWithChromium(t *testing.T) {
 		t.Logf("%s view: Cache-Status %q, violations %s", want, w.cacheStatus, raw)
 
 		// The field beacon arrived, counted under the view's cache status.
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if v, _ := scrape(t, admin, series); v >= views+1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s view: no beacon under %s within 20s; field LCP series now:\n%s", want, series, scrapeLines(t, admin, "edgevitals_field_lcp_seconds_count"))
-			}
-			time.Sleep(50 * time.Millisecond) // beacons arrive on their own; nothing to wait on
-		}
+		waitMetric(t, admin, series, views+1)
 		if got, _ := scrape(t, admin, `edgevitals_beacons_total{site="blog"}`); got != beacons+1 {
 			t.Errorf("%s view: beacons_total went from %v to %v, want +1", want, beacons, got)
 		}
@@ -303,21 +278,60 @@ document.addEventListener('visibilitychange', function () {
 <script src="/strict/control.js"></script>
 </body></html>`
 
-// scrape reads one series' value from /metrics.
-func scrape(t *testing.T, admin, series string) (float64, bool) {
+// metricsBody is the admin listener's /metrics.
+func metricsBody(t *testing.T, admin string) []byte {
 	t.Helper()
 	resp, err := http.Get(admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// scrape reads one series' value from /metrics.
+func scrape(t *testing.T, admin, series string) (float64, bool) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(metricsBody(t, admin))
 	if m == nil {
 		return 0, false
 	}
 	v, err := strconv.ParseFloat(string(m[1]), 64)
 	return v, err == nil
+}
+
+// scrapeLines returns the lines of /metrics that start with prefix.
+func scrapeLines(t *testing.T, admin, prefix string) string {
+	t.Helper()
+	var out []string
+	for _, l := range strings.Split(string(metricsBody(t, admin)), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// waitMetric waits up to 20 s for a series of /metrics to reach at least
+// want (beacons arrive on their own, nothing to wait on) and returns it;
+// past that it fails, showing the metric's series.
+func waitMetric(t *testing.T, admin, series string, want float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if v, ok := scrape(t, admin, series); ok && v >= want {
+			return v
+		}
+		if time.Now().After(deadline) {
+			name, _, _ := strings.Cut(series, "{")
+			t.Fatalf("%s did not reach %v within 20 s (no beacon?); the series now:\n%s", series, want, scrapeLines(t, admin, name))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // tinyPNG is a 1x1 PNG; the page sizes it, so it can be the LCP element.
@@ -357,16 +371,7 @@ func TestLabVisitsAreNotVisitors(t *testing.T) {
 	if _, err := visitor.Measure(ctx, proxyURL+"/b/", vitals.Desktop, ""); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if v, ok := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`); ok && v >= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the visitor's beacon never arrived")
-		}
-		time.Sleep(50 * time.Millisecond) // beacons arrive on their own; nothing to wait on
-	}
+	waitMetric(t, admin, `edgevitals_sessions_total{site="blog"}`, 1)
 	if v, _ := scrape(t, admin, `edgevitals_sessions_total{site="blog"}`); v != 1 {
 		t.Errorf("sessions = %v after one lab and one real visit, want 1", v)
 	}
