@@ -330,3 +330,28 @@ func TestHeuristicFreshnessThroughProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestIfModifiedSinceDates: a client's If-Modified-Since is read by the same HTTP-date parser
+// as the origin's dates: any of the three forms counts (RFC 9110 §5.6.7), and a value that is
+// not an HTTP-date is ignored (§13.1.3), so the full response is sent.
+func TestIfModifiedSinceDates(t *testing.T) {
+	h := newHarness(t, page("x", "Cache-Control: max-age=3600", "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT"), rfcSite(nil))
+	h.get("/ims")
+	for _, tc := range []struct {
+		ims  string
+		want int
+	}{
+		{"Sun, 06 Nov 1994 08:49:37 GMT", 304},
+		{"Sunday, 06-Nov-94 08:49:37 GMT", 304},
+		{"Sun Nov  6 08:49:37 1994", 304},
+		{"SUN, 06 NOV 1994 08:49:37 gmt", 304},
+		{"Sun, 06 Nov 1994 08:49:36 GMT", 200},
+		{"Sun, 06 Nov 1994 8:49:37 GMT", 200},   // a one-digit hour is no HTTP-date
+		{"Sun, 06  Nov 1994 08:49:37 GMT", 200}, // nor are doubled spaces
+		{"yesterday", 200},
+	} {
+		if r := h.get("/ims", "If-Modified-Since: "+tc.ims); r.Status != tc.want {
+			t.Errorf("If-Modified-Since %q: status %d, want %d", tc.ims, r.Status, tc.want)
+		}
+	}
+}

@@ -519,12 +519,15 @@ func notModified(h *fasthttp.RequestHeader, e *cache.Entry) bool {
 	if len(ims) == 0 || len(e.LastModified) == 0 {
 		return false
 	}
-	since, err := fasthttp.ParseHTTPDate(ims)
-	if err != nil {
+	// The policy's one HTTP-date parser: the three forms of RFC 9110 §5.6.7,
+	// nothing else. "A recipient MUST ignore the If-Modified-Since header field
+	// if the received field value is not a valid HTTP-date" (§13.1.3).
+	since, ok := cache.ParseHTTPDate(ims, e.ResponseTime)
+	if !ok {
 		return false
 	}
-	lm, err := fasthttp.ParseHTTPDate(e.LastModified)
-	return err == nil && !lm.After(since)
+	lm, ok := cache.ParseHTTPDate(e.LastModified, e.ResponseTime)
+	return ok && !lm.After(since)
 }
 
 // weakEqual compares entity tags ignoring the weak marker (RFC 9110 §8.8.3.2).
