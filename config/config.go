@@ -77,6 +77,12 @@ type Site struct {
 	BypassPaths          []string  `toml:"bypass_paths"`           // added to the preset's; prefix or glob
 	HealthPath           string    `toml:"health_path"`            // "" = no active health checks
 	HealthInterval       Duration  `toml:"health_interval"`        // 5s
+	// HeuristicMax turns on heuristic freshness (RFC 9111 §4.2.2) for responses without
+	// explicit freshness: 10% of the time since Last-Modified, at most this. "0s" = off.
+	HeuristicMax Duration `toml:"heuristic_max"`
+	// StripCDNCacheControl withholds CDN-Cache-Control from clients; by default it is
+	// forwarded for the caches in front (RFC 9213 §3).
+	StripCDNCacheControl bool `toml:"strip_cdn_cache_control"`
 }
 
 // Presets are the accepted values of Site.Preset.

@@ -201,6 +201,14 @@ func TestParseProblems(t *testing.T) {
 			want: []string{"test.toml:7: site[0].health_interval: must be > 0, got 0s"},
 		},
 		{
+			name: "heuristic_max is a duration >= 0",
+			src:  minimal + "heuristic_max = \"-1h\"\nstrip_cdn_cache_control = \"yes\"\n",
+			want: []string{
+				"test.toml:6: site[0].heuristic_max: must be >= 0, got -1h0m0s",
+				"test.toml:7: site[0].strip_cdn_cache_control: must be true or false, got \"yes\"",
+			},
+		},
+		{
 			name: "sample rate is a ratio, NaN included",
 			src:  minimal + "[rum]\nsample_rate = nan\n",
 			want: []string{"test.toml:7: rum.sample_rate: must be between 0 and 1, got NaN"},
@@ -258,6 +266,18 @@ func TestParseDefaults(t *testing.T) {
 		}},
 		{"purge allow default is loopback", "", func(c *Config) (any, any) {
 			return len(c.Purge.AllowNets()), 2
+		}},
+		{"heuristic freshness is off by default", "", func(c *Config) (any, any) {
+			return c.Sites[0].HeuristicMax, Duration(0)
+		}},
+		{"heuristic_max", "heuristic_max = \"1h\"\n", func(c *Config) (any, any) {
+			return c.Sites[0].HeuristicMax, Duration(time.Hour)
+		}},
+		{"CDN-Cache-Control is forwarded by default", "", func(c *Config) (any, any) {
+			return c.Sites[0].StripCDNCacheControl, false
+		}},
+		{"strip_cdn_cache_control", "strip_cdn_cache_control = true\n", func(c *Config) (any, any) {
+			return c.Sites[0].StripCDNCacheControl, true
 		}},
 		{"token from the environment", "", func(c *Config) (any, any) {
 			return c.Server.AdminToken.Reveal(), "env-token"

@@ -235,6 +235,7 @@ func (s *Site) validate(v *checker, key string) {
 	if s.StaleIfError != nil {
 		v.nonNegative(key+".stale_if_error", *s.StaleIfError)
 	}
+	v.nonNegative(key+".heuristic_max", s.HeuristicMax)
 	if s.ReleaseHeader != "" && !isToken(s.ReleaseHeader) {
 		v.fail(key+".release_header", `must be a header name like "X-Release", got %q`, s.ReleaseHeader)
 	}

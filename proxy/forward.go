@@ -243,7 +243,7 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, st *site, resp *fasthttp.Respon
 	conn := connectionTokens(resp.Header.PeekAll("Connection"))
 	dated := false
 	for k, v := range resp.Header.All() {
-		if clientHeaderSkip(k, s.opt.DebugHeaders) || bytes.EqualFold(k, []byte("Content-Length")) ||
+		if clientHeaderSkip(k, s.opt.DebugHeaders, st.StripCDNCacheControl) || bytes.EqualFold(k, []byte("Content-Length")) ||
 			isHopByHop(k) || listed(conn, k) {
 			continue
 		}

@@ -182,8 +182,9 @@ type fetchResult struct {
 }
 
 // fetch sends req (released here) to the origin, conditionally when stale
-// has validators, and stores what the policy allows. vary gives the request
-// fields the stored entry's Vary values come from.
+// has validators, and stores what the policy allows. vary is the client's
+// request header: the stored entry's Vary values come from it, and whether it
+// carried Authorization (RFC 9111 §3.5).
 func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache.Entry, vary cache.Header) fetchResult {
 	if stale != nil {
 		if len(stale.ETag) > 0 {
@@ -209,10 +210,11 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	st.metrics.originDone(code, t)
 	s.noteRelease(st, &resp.Header)
 
+	creq := cache.Request{Method: []byte(fasthttp.MethodGet), Authorization: len(vary.Peek("Authorization")) > 0}
 	if stale != nil && code == fasthttp.StatusNotModified {
 		info := responseInfo(&resp.Header, stale.Status)
 		fillFromStored(&info, stale)
-		p := cache.Evaluate(cache.Request{Method: []byte(fasthttp.MethodGet)}, info, reqTime, respTime, st.Defaults)
+		p := cache.Evaluate(creq, info, reqTime, respTime, st.Defaults)
 		fields := storedFields(&resp.Header)
 		closeResponse(resp)
 		ne := stale.Revalidated(fields, p, reqTime, respTime)
@@ -232,7 +234,7 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	}
 
 	info := responseInfo(&resp.Header, code)
-	p := cache.Evaluate(cache.Request{Method: []byte(fasthttp.MethodGet)}, info, reqTime, respTime, st.Defaults)
+	p := cache.Evaluate(creq, info, reqTime, respTime, st.Defaults)
 	if !p.Store {
 		st.metrics.uncacheableInc(p.Reason)
 		if passReason(p.Reason) {
@@ -369,10 +371,10 @@ func responseInfo(h *fasthttp.ResponseHeader, status int) cache.Response {
 		CacheControl:     joined(h, "Cache-Control"),
 		CDNCacheControl:  joined(h, "CDN-Cache-Control"),
 		SurrogateControl: joined(h, "Surrogate-Control"),
-		Expires:          copyBytes(h.Peek("Expires")),
-		Date:             copyBytes(h.Peek("Date")),
-		Age:              joined(h, "Age"), // repeated lines make it invalid
-		LastModified:     copyBytes(h.Peek("Last-Modified")),
+		Expires:          joined(h, "Expires"), // repeated lines make it invalid (stale)
+		Date:             joined(h, "Date"),    // likewise (no apparent age)
+		Age:              joined(h, "Age"),     // the first line's first member counts
+		LastModified:     joined(h, "Last-Modified"),
 		ETag:             copyBytes(h.Peek("ETag")),
 		Vary:             joined(h, "Vary"),
 		SetCookie:        len(h.PeekAll("Set-Cookie")) > 0,
@@ -401,6 +403,7 @@ func fillFromStored(r *cache.Response, e *cache.Entry) {
 		}
 	}
 	fill(&r.CacheControl, "Cache-Control")
+	fill(&r.CDNCacheControl, "CDN-Cache-Control")
 	fill(&r.Expires, "Expires")
 	fill(&r.Vary, "Vary")
 	fill(&r.ETag, "ETag")
@@ -466,7 +469,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	dated := false
 	for i := range e.Header {
 		f := &e.Header[i]
-		if clientHeaderSkip(f.Name, debug) {
+		if clientHeaderSkip(f.Name, debug, st.StripCDNCacheControl) {
 			continue
 		}
 		if len(f.Name) == 4 && bytes.EqualFold(f.Name, []byte("Date")) {
@@ -516,12 +519,15 @@ func notModified(h *fasthttp.RequestHeader, e *cache.Entry) bool {
 	if len(ims) == 0 || len(e.LastModified) == 0 {
 		return false
 	}
-	since, err := fasthttp.ParseHTTPDate(ims)
-	if err != nil {
+	// The policy's one HTTP-date parser: the three forms of RFC 9110 §5.6.7,
+	// nothing else. "A recipient MUST ignore the If-Modified-Since header field
+	// if the received field value is not a valid HTTP-date" (§13.1.3).
+	since, ok := cache.ParseHTTPDate(ims, e.ResponseTime)
+	if !ok {
 		return false
 	}
-	lm, err := fasthttp.ParseHTTPDate(e.LastModified)
-	return err == nil && !lm.After(since)
+	lm, ok := cache.ParseHTTPDate(e.LastModified, e.ResponseTime)
+	return ok && !lm.After(since)
 }
 
 // weakEqual compares entity tags ignoring the weak marker (RFC 9110 §8.8.3.2).

@@ -36,6 +36,9 @@ type Site struct {
 	Defaults      cache.Defaults
 	Origin        OriginOptions
 	ReleaseHeader string // origin response field whose value names the release, "" for none
+	// StripCDNCacheControl withholds CDN-Cache-Control from clients. By default it is
+	// forwarded, as RFC 9213 §3 expects, for the CDN or cache in front of edgevitals.
+	StripCDNCacheControl bool
 }
 
 // Options configure a Server. The store, keyer and flight are shared with the

@@ -60,7 +60,9 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 				StaleWhileRevalidate: s.SWR(),
 				StaleIfError:         s.SIE(),
 				MaxObjectBytes:       int64(cfg.Cache.MaxObjectBytes),
+				HeuristicMax:         s.HeuristicMax.D(),
 			},
+			StripCDNCacheControl: s.StripCDNCacheControl,
 			Origin: proxy.OriginOptions{
 				Timeout:        s.OriginTimeout.D(),
 				ConnectTimeout: s.OriginConnectTimeout.D(),
