@@ -23,7 +23,7 @@ func (s *Server) cached(ctx *fasthttp.RequestCtx, st *site, path []byte, start t
 	h := &ctx.Request.Header
 	normalizeCacheable(h)
 	kp := keyPool.Get().(*[]byte)
-	key := s.keyer.AppendKey((*kp)[:0], requestScheme(h), ctx.Host(), path, ctx.URI().QueryString())
+	key := s.keyer.AppendKey((*kp)[:0], s.requestScheme(ctx), ctx.Host(), path, ctx.URI().QueryString())
 	s.lookup(ctx, st, path, key, start)
 	*kp = key[:0]
 	keyPool.Put(kp)

@@ -348,7 +348,7 @@ func TestSchemeAndHostInKey(t *testing.T) {
 	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		fmt.Fprintf(w, "%s://%s", r.Header.Get("X-Forwarded-Proto"), r.Host)
-	})
+	}, behindTerminator) // the test client is the terminator: its X-Forwarded-Proto counts
 	if r := h.get("/"); r.Body != "http://www.example.com" {
 		t.Fatalf("http = %q", r.Body)
 	}

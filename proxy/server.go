@@ -57,6 +57,15 @@ type Options struct {
 	RUM          Collector        // field data: inject the beacon script into stored HTML; nil = off
 	RUMNonce     bool             // give the script tag the nonce of the page's Content-Security-Policy
 
+	// TrustedProxies are the proxies in front (TLS terminators, load
+	// balancers) whose X-Forwarded-For and X-Forwarded-Proto are believed
+	// (clientaddr.go); nil = none, every peer is the client.
+	TrustedProxies []netip.Prefix
+	// ProxyProtocol requires a PROXY protocol header (v1 or v2) at the start
+	// of every connection Serve accepts; its source address is then the peer.
+	ProxyProtocol      bool
+	ProxyHeaderTimeout time.Duration // how long a connection may take to send it; 0 = 5s
+
 	ReadTimeout    time.Duration // a client's whole request
 	WriteTimeout   time.Duration // a client's whole response
 	IdleTimeout    time.Duration // keep-alive between requests
@@ -255,8 +264,12 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown. With ProxyProtocol,
+// connections that do not open with a PROXY header are closed unanswered.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.opt.ProxyProtocol {
+		ln = newProxyListener(ln, s.opt.ProxyHeaderTimeout)
+	}
 	return s.srv.Serve(ln)
 }
 
