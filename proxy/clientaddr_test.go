@@ -315,6 +315,11 @@ func TestProxyProtocol(t *testing.T) {
 	f("v2 without TLS", proxyV2(visitor, edgeAddr, tlv(0x01, []byte("h2"))), get("/v2plain/"), http.StatusOK, "http 198.51.100.9")
 	f("v2 IPv6 with TLS", proxyV2(netip.MustParseAddrPort("[2001:db8::7]:5000"), netip.MustParseAddrPort("[::1]:8080"), sslTLV("TLSv1.2")),
 		get("/v6/"), http.StatusOK, "https 2001:db8::7")
+	// Health checks: a v2 LOCAL header (haproxy) and v1 UNKNOWN name no
+	// client; the TCP peer (here the trusted terminator) stands.
+	local := append([]byte("\r\n\r\n\x00\r\nQUIT\n"), 0x20, 0x00, 0x00, 0x00)
+	f("v2 LOCAL", local, get("/local/"), http.StatusOK, "http 127.0.0.1")
+	f("v1 UNKNOWN", []byte("PROXY UNKNOWN\r\n"), get("/unknown/"), http.StatusOK, "http 127.0.0.1")
 	// A trusted source (a load balancer at 10.x in front of the
 	// terminator): its X-Forwarded-For and X-Forwarded-Proto count.
 	lb := netip.MustParseAddrPort("10.1.2.3:6000")
