@@ -48,10 +48,30 @@ func (s *Server) realClient(ctx *fasthttp.RequestCtx) realClient {
 	c := realClient{https: s.https(ctx, peer), chain: []netip.Addr{peer}}
 	if s.trusted(peer) {
 		c.chain = s.walkForwardedFor(&ctx.Request.Header, c.chain)
+	} else {
+		s.warnUntrustedTerminator(&ctx.Request.Header, peer)
 	}
 	slices.Reverse(c.chain)
 	c.addr = c.chain[0]
 	return c
+}
+
+// warnUntrustedTerminator logs, once, that a proxy on this host sends
+// forwarding fields that are ignored because it is not trusted: the sign of
+// a TLS terminator left out of trusted_proxies, where every visitor is the
+// terminator and https pages are fetched and keyed as http. Only loopback
+// peers count: visitors' own proxies add X-Forwarded-For too.
+func (s *Server) warnUntrustedTerminator(h *fasthttp.RequestHeader, peer netip.Addr) {
+	if !peer.IsLoopback() || s.log == nil || s.warnedForwarded.Load() {
+		return
+	}
+	if len(h.Peek(fasthttp.HeaderXForwardedFor)) == 0 && len(h.Peek(fasthttp.HeaderXForwardedProto)) == 0 {
+		return
+	}
+	if s.warnedForwarded.CompareAndSwap(false, true) {
+		s.log.Warn("X-Forwarded-For and X-Forwarded-Proto from a proxy on this host are ignored: list it in server.trusted_proxies if it is the TLS terminator",
+			"peer", peer.String())
+	}
 }
 
 // forwardingFields are the X-Forwarded-Proto and X-Forwarded-For values the

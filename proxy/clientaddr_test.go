@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -487,4 +488,41 @@ func FuzzRealClient(f *testing.F) {
 			t.Fatalf("X-Forwarded-For %q, read back through the terminator, gives %q", out, out2)
 		}
 	})
+}
+
+// TestWarnsOfUntrustedTerminator: a local proxy whose forwarding fields are
+// ignored is named once in the log, so an upgrade behind hitch or nginx
+// without trusted_proxies does not fail silently.
+func TestWarnsOfUntrustedTerminator(t *testing.T) {
+	var logs syncBuffer
+	h := newHarness(t, page("x"), func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	h.get("/a/") // no forwarding fields: nothing to say
+	if strings.Contains(logs.String(), "trusted_proxies") {
+		t.Fatalf("warned without forwarding fields:\n%s", logs.String())
+	}
+	h.get("/b/", "X-Forwarded-Proto: https")
+	h.get("/c/", "X-Forwarded-For: 203.0.113.7")
+	if n := strings.Count(logs.String(), "server.trusted_proxies"); n != 1 {
+		t.Errorf("the log names server.trusted_proxies %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from server goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -90,6 +90,8 @@ type Server struct {
 	onRelease  atomic.Pointer[releaseHook] // set by NewReleases
 	bg         sync.WaitGroup              // background refreshes, waited for at shutdown
 	refreshing sync.Map                    // keys with a background refresh starting or running
+
+	warnedForwarded atomic.Bool // the untrusted-terminator warning was logged (clientaddr.go)
 }
 
 // routes are the sites and the hosts they answer for. A reload builds new
