@@ -30,8 +30,8 @@ import (
 //     Caddy reads it. Otherwise the connection tells: TLS, or a PROXY v2
 //     header whose SSL TLV says the client used TLS.
 
-// realClient is who sent a request, seen through the trusted proxies in front.
-type realClient struct {
+// visitor is who sent a request, seen through the trusted proxies in front.
+type visitor struct {
 	addr  netip.Addr // the visitor; invalid when the connection has no IP address
 	https bool       // the visitor used HTTPS
 	// chain is addr, then the trusted proxies after it, then the peer:
@@ -43,9 +43,9 @@ type realClient struct {
 // X-Forwarded-For and allocates, so only the paths that need the address
 // call it, once each (purge, forwarding to the origin, beacons); a hit asks
 // requestScheme alone.
-func (s *Server) realClient(ctx *fasthttp.RequestCtx) realClient {
+func (s *Server) realClient(ctx *fasthttp.RequestCtx) visitor {
 	peer := peerAddr(ctx)
-	c := realClient{https: s.https(ctx, peer), chain: []netip.Addr{peer}}
+	c := visitor{https: s.https(ctx, peer), chain: []netip.Addr{peer}}
 	if s.trusted(peer) {
 		c.chain = s.walkForwardedFor(&ctx.Request.Header, c.chain)
 	} else {

@@ -93,14 +93,12 @@ func proxyV1(src, dst netip.AddrPort) []byte {
 func proxyV2(src, dst netip.AddrPort, tlvs []byte) []byte {
 	b := []byte("\r\n\r\n\x00\r\nQUIT\n")
 	b = append(b, 0x21) // version 2, command PROXY
-	var addrs []byte
 	if src.Addr().Is4() {
 		b = append(b, 0x11) // AF_INET, STREAM
-		addrs = append(append(addrs, src.Addr().AsSlice()...), dst.Addr().AsSlice()...)
 	} else {
 		b = append(b, 0x21) // AF_INET6, STREAM
-		addrs = append(append(addrs, src.Addr().AsSlice()...), dst.Addr().AsSlice()...)
 	}
+	addrs := append(src.Addr().AsSlice(), dst.Addr().AsSlice()...)
 	addrs = binary.BigEndian.AppendUint16(addrs, src.Port())
 	addrs = binary.BigEndian.AppendUint16(addrs, dst.Port())
 	b = binary.BigEndian.AppendUint16(b, uint16(len(addrs)+len(tlvs)))
