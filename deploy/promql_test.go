@@ -254,3 +254,27 @@ func TestPromSelectors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPromSelectors: any text, as a dashboard may hold, gives selectors or an error,
+// never a panic or a loop, and every selector's matchers read back as matchers.
+func FuzzPromSelectors(f *testing.F) {
+	for _, s := range []string{
+		`sum by (cache) (rate(edgevitals_requests_total{site=~"$site", job=~"$job"}[$__rate_interval]))`,
+		`histogram_quantile(0.95, sum by (le) (rate(x_bucket{le!="1"}[1m]))) > bool 0.5`,
+		`time() - {__name__="up", a='b'} offset 1w`,
+		`x{a="\"}"}`, `sum(`, `{`, `x[`, `'`, "`a`",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		sels, err := promSelectors(expr)
+		if err != nil {
+			return
+		}
+		for _, s := range sels {
+			if _, err := promSelectors("x{" + strings.Join(s.matchers, ",") + "}"); err != nil {
+				t.Errorf("promSelectors(%q): matchers %q do not read back: %v", expr, s.matchers, err)
+			}
+		}
+	})
+}
