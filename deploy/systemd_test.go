@@ -91,7 +91,6 @@ func TestSystemdUnit(t *testing.T) {
 			"LockPersonality":         "yes",
 			"CapabilityBoundingSet":   "CAP_NET_BIND_SERVICE",
 			"AmbientCapabilities":     "CAP_NET_BIND_SERVICE",
-			"SystemCallFilter":        "@system-service",
 			"SystemCallArchitectures": "native",
 			// Chromium's V8 needs writable-then-executable memory; see the unit's comment.
 			"MemoryDenyWriteExecute": "no",
@@ -112,6 +111,9 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if !strings.Contains(u.get("Service", "ExecStart"), " -config /etc/"+u.get("Service", "ConfigurationDirectory")+"/") {
 		t.Errorf("ExecStart %q does not read its config from ConfigurationDirectory", u.get("Service", "ExecStart"))
+	}
+	if f := u["Service"]["SystemCallFilter"]; !slices.Equal(f, []string{"@system-service", "seccomp"}) {
+		t.Errorf("SystemCallFilter lines = %q, want @system-service, then seccomp for Chromium's own filters", f)
 	}
 	families := strings.Fields(u.get("Service", "RestrictAddressFamilies"))
 	for _, f := range []string{"AF_INET", "AF_INET6", "AF_UNIX"} {
