@@ -328,7 +328,7 @@ func TestStoreGetAllocs(t *testing.T) {
 	e.VaryValues = [][]byte{[]byte("gzip")}
 	mustSet(t, s, e)
 	key := []byte("https://blog.example/")
-	var req Header = staticHeader("gzip")
+	var req Header = staticHeader{[]byte("gzip")}
 	if n := testing.AllocsPerRun(1000, func() {
 		if s.Get(key, req) == nil {
 			t.Fatal("Get = nil")
@@ -338,10 +338,12 @@ func TestStoreGetAllocs(t *testing.T) {
 	}
 }
 
-// staticHeader answers every Peek with one value, without allocating.
-type staticHeader []byte
+// staticHeader answers every PeekAll with the same lines, without allocating.
+type staticHeader [][]byte
 
-func (h staticHeader) Peek(string) []byte { return h }
+func (h staticHeader) Peek(string) []byte { return h[0] }
+
+func (h staticHeader) PeekAll(string) [][]byte { return h }
 
 func TestStoreConcurrent(t *testing.T) {
 	s := newStore(t, Options{MaxBytes: 256 << 10, Clock: newClock().Now})
