@@ -118,7 +118,8 @@ func (s *Store) Get(key []byte, req Header) *Entry {
 // for Vary and VaryValues of different lengths, or for more than MaxVaryNames Vary names (a
 // variant keyed on fewer names than the response varies on would answer requests it does not
 // fit). When Set returns true, Get sees e. The store keeps e and its slices: the caller must
-// not modify them afterwards.
+// not modify them afterwards. Set may point e.Keys at a new slice of equal strings that the
+// store's index shares.
 func (s *Store) Set(e *Entry) bool {
 	if e == nil || e.Key == "" || e.Policy.Hold <= 0 || len(e.Vary) != len(e.VaryValues) || len(e.Vary) > MaxVaryNames {
 		return false
@@ -159,7 +160,7 @@ func (s *Store) Set(e *Entry) bool {
 			ttl = max(ttl, left)
 		}
 	}
-	s.idx.put(nv)
+	s.idx.put(nv, e)
 	if old == nil || nv.cost > old.cost {
 		// Ristretto evicts for new items only, not when an update grows one: delete first so
 		// that the budget holds (the key keeps its access counts).

@@ -290,9 +290,7 @@ func TestStoreBudget(t *testing.T) {
 		}
 	}
 	objects := s.Objects()
-	s.idx.mu.Lock()
-	keys, tags := len(s.idx.sites["blog"].keys), len(s.idx.sites["blog"].tags)
-	s.idx.mu.Unlock()
+	keys, tags, _, _ := s.idx.size()
 	if objects <= 0 || objects*1024 > maxBytes || int64(keys) != objects || tags != keys+1 {
 		t.Errorf("after %d sets: %d objects, index of %d keys and %d tags; want them equal (tags+1) and within budget", n, objects, keys, tags)
 	}
