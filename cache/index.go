@@ -226,11 +226,11 @@ func (x *index) put(v *variants, fresh *Entry) {
 	}
 }
 
-// unindex removes old's surrogate keys from the index, except those of keep when keepIndexed
-// (the replacing variants still carry them).
+// unindex removes the surrogate keys of old, what is recorded for its key, from the index,
+// except those of keep when keepIndexed (the replacing variants still carry them). It does
+// not allocate when there is nothing to keep.
 func (si *siteIndex) unindex(old *variants, keep []string, keepIndexed bool) {
-	oldTags, indexed := old.tags()
-	if !indexed {
+	if _, wide := si.wide[old.key]; wide {
 		delete(si.wide, old.key)
 		return
 	}
@@ -241,9 +241,11 @@ func (si *siteIndex) unindex(old *variants, keep []string, keepIndexed bool) {
 			kept[t] = struct{}{}
 		}
 	}
-	for _, t := range oldTags {
-		if _, ok := kept[t]; !ok {
-			si.untag(t, old.key)
+	for _, e := range old.entries {
+		for _, t := range e.Keys {
+			if _, ok := kept[t]; !ok {
+				si.untag(t, old.key) // a key carried twice is untagged twice: no harm
+			}
 		}
 	}
 }
