@@ -1,0 +1,270 @@
+package vitals
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// filledStore writes a store with enough samples and releases to span many
+// pages, closes it and returns its path and its bytes, with the page size,
+// the page count of the meta page bbolt uses, and the id of its freelist
+// page and of a data page, as bbolt's public API reports them.
+func filledStore(t *testing.T) (path string, data []byte, pageSize int, pages int64, freelist, leaf int) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "edgevitals.db")
+	st, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 400 {
+		s := Sample{URL: "http://blog/", Profile: "mobile", At: t0.Add(time.Duration(i) * time.Minute), LCP: dur(time.Second), CacheStatus: strings.Repeat("x", 100)}
+		if err := st.AddSample("blog", "/", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		if err := st.AddRelease(Release{Site: "blog", ID: fmt.Sprintf("v%d", i), At: t0.Add(time.Duration(i) * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	freelist, leaf = -1, -1
+	err = st.db.View(func(tx *bolt.Tx) error {
+		pageSize = tx.DB().Info().PageSize
+		pages = tx.Size() / int64(pageSize)
+		for id := 2; int64(id) < pages; id++ {
+			p, err := tx.Page(id)
+			if err != nil {
+				return err
+			}
+			if p == nil {
+				continue
+			}
+			switch p.Type {
+			case "freelist":
+				freelist = id
+			case "leaf":
+				leaf = id
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if data, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if freelist <= 2 || leaf < 2 || pages < 8 {
+		t.Fatalf("store of %d pages with freelist at %d and a leaf at %d: want the freelist past the meta pages and a leaf", pages, freelist, leaf)
+	}
+	return path, data, pageSize, pages, freelist, leaf
+}
+
+// TestOpenStoreRefusesDamagedFiles: a truncated or overwritten store file
+// is refused with a *DamagedError that names the file and says what is
+// wrong, before bbolt maps it (a truncated file used to die with SIGBUS in
+// bbolt's freelist, an overwritten one with "invalid database"), and the
+// file is left byte for byte as it was.
+func TestOpenStoreRefusesDamagedFiles(t *testing.T) {
+	_, good, ps, pages, freelist, leaf := filledStore(t)
+	fill := func(b []byte, from, to int, v byte) []byte {
+		b = bytes.Clone(b)
+		for i := from; i < to; i++ {
+			b[i] = v
+		}
+		return b
+	}
+	garbage := make([]byte, len(good))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range garbage {
+		garbage[i] = byte(rng.UintN(256))
+	}
+	f := func(name string, data []byte, want string) {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "edgevitals.db")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			st, err := OpenStore(path)
+			if err == nil {
+				st.Close()
+				t.Fatalf("OpenStore of a file %s = nil error, want a *DamagedError", name)
+			}
+			var de *DamagedError
+			if !errors.As(err, &de) {
+				t.Fatalf("OpenStore of a file %s = %v, want a *DamagedError", name, err)
+			}
+			t.Logf("%s: %v", name, err)
+			if de.Path != path || !strings.Contains(err.Error(), path) || !strings.Contains(de.Problem, want) {
+				t.Errorf("OpenStore of a file %s = %q (path %q), want the path %q and %q", name, err, de.Path, path, want)
+			}
+			if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("OpenStore changed the damaged file (%d bytes, was %d; %v)", len(got), len(data), err)
+			}
+		})
+	}
+	f("truncated inside meta page 0", good[:40], "truncated")
+	f("truncated inside meta page 1", good[:ps+40], "truncated")
+	f("truncated after the meta pages, before the freelist", good[:freelist*ps], "truncated")
+	f("truncated mid-file", good[:len(good)/2], "truncated")
+	f("short of its last page by a byte", good[:int(pages)*ps-1], "truncated")
+	f("overwritten with random bytes", garbage, "not a bbolt file")
+	f("overwritten from the start with text", append(bytes.Repeat([]byte("GET / HTTP/1.1\r\n"), 2*ps/16), good[2*ps:]...), "not a bbolt file")
+	f("with its freelist page overwritten", fill(good, freelist*ps, (freelist+1)*ps, 0xFF), "freelist page")
+	f("with a data page overwritten", fill(good, leaf*ps, (leaf+1)*ps, 0xFF), "")
+}
+
+// TestOpenStoreFileShapes: what is not damage opens. A missing or empty
+// file is a fresh store; a store that lacks a bucket (written before the
+// bucket existed) gets it. A bbolt file another program wrote is refused:
+// adding our buckets to it would mix two programs' data.
+func TestOpenStoreFileShapes(t *testing.T) {
+	f := func(name string, prepare func(path string), wantDamaged string) {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "edgevitals.db")
+			prepare(path)
+			st, err := OpenStore(path)
+			var de *DamagedError
+			if wantDamaged != "" {
+				if !errors.As(err, &de) || !strings.Contains(de.Problem, wantDamaged) {
+					t.Fatalf("OpenStore = %v, want a *DamagedError with %q", err, wantDamaged)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("OpenStore = %v, want a store", err)
+			}
+			defer st.Close()
+			if err := st.AddRelease(Release{Site: "blog", ID: "v1", At: time.Now()}); err != nil {
+				t.Errorf("AddRelease on the opened store: %v", err)
+			}
+		})
+	}
+	raw := func(prepare func(tx *bolt.Tx) error) func(string) {
+		return func(path string) {
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(prepare); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f("missing", func(string) {}, "")
+	f("empty", func(path string) {
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}, "")
+	f("an empty bbolt file", raw(func(*bolt.Tx) error { return nil }), "")
+	f("a store without its releases bucket", raw(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket(bucketMeta)
+		return err
+	}), "")
+	f("a bbolt file of another program", raw(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("sessions"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	}), "not an edgevitals store")
+	f("a bad version record", raw(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyVersion, []byte("one"))
+	}), "version record")
+}
+
+// TestOpenStoreRecovering: a damaged file is moved aside (never deleted,
+// byte for byte the same), a fresh store starts at the same path and
+// works, and the Recovery says where the file went and why. Two damaged
+// files in one second do not overwrite each other.
+func TestOpenStoreRecovering(t *testing.T) {
+	_, good, ps, _, _, _ := filledStore(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "edgevitals.db")
+	now := time.Date(2026, 12, 7, 23, 5, 9, 0, time.UTC)
+	damaged := [][]byte{good[:len(good)/2], good[:ps+10]}
+	var moved []string
+	for i, data := range damaged {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st, rec, err := OpenStoreRecovering(path, now)
+		if err != nil {
+			t.Fatalf("OpenStoreRecovering #%d = %v, want a fresh store", i, err)
+		}
+		if rec == nil || rec.Path != path || !strings.Contains(rec.Problem, "truncated") {
+			t.Fatalf("Recovery #%d = %+v, want the path and the problem", i, rec)
+		}
+		if got, err := os.ReadFile(rec.MovedTo); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("the file moved to %s is not the damaged file (%v)", rec.MovedTo, err)
+		}
+		if !strings.Contains(rec.String(), rec.MovedTo) || !strings.Contains(rec.String(), "started fresh") {
+			t.Errorf("Recovery.String() = %q, want where the file went and that the store started fresh", rec.String())
+		}
+		if err := st.AddRelease(Release{Site: "blog", ID: "v1", At: now}); err != nil {
+			t.Errorf("AddRelease on the fresh store: %v", err)
+		}
+		st.Close()
+		moved = append(moved, rec.MovedTo)
+	}
+	if want := path + ".damaged-20261207T230509Z"; moved[0] != want || moved[1] == moved[0] {
+		t.Errorf("moved to %q, want %q then another name", moved, want)
+	}
+
+	// A good store is opened as it is.
+	st, rec, err := OpenStoreRecovering(path, now)
+	if err != nil || rec != nil {
+		t.Fatalf("OpenStoreRecovering of a good store = %v, %+v; want no recovery", err, rec)
+	}
+	if _, ok, err := st.Release("blog", "v1"); err != nil || !ok {
+		t.Errorf("the release of the fresh store did not survive a reopen: %v %v", ok, err)
+	}
+	st.Close()
+}
+
+// TestOpenStoreRecoveringLeavesAHeldFile: a file some process holds (its
+// bbolt lock taken) is not moved aside even when it reads as damaged: the
+// holder may be writing it.
+func TestOpenStoreRecoveringLeavesAHeldFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "edgevitals.db")
+	data := bytes.Repeat([]byte("not a store "), 1000)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := OpenStoreRecovering(path, time.Now()); err == nil || !strings.Contains(err.Error(), "holds it") {
+		t.Errorf("OpenStoreRecovering of a held file = %v, want that another process holds it", err)
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("the held file was moved or changed: %v", err)
+	}
+}
