@@ -100,13 +100,13 @@ var releaseID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$`)
 // Record adds a release. It is durable when Record returns.
 func (r *Releases) Record(rel vitals.Release) error {
 	if r.proxy.siteNamed(rel.Site) == nil {
-		return fmt.Errorf("unknown site %q", rel.Site)
+		return fmt.Errorf("%w: unknown site %q", vitals.ErrInvalidRelease, rel.Site)
 	}
 	if !releaseID.MatchString(rel.ID) {
-		return fmt.Errorf("release id %q: want 1-64 of A-Z a-z 0-9 . _ : + -", rel.ID)
+		return fmt.Errorf("%w: release id %q: want 1-64 of A-Z a-z 0-9 . _ : + -", vitals.ErrInvalidRelease, rel.ID)
 	}
 	if len(rel.Note) > 1024 {
-		return errors.New("note longer than 1024 bytes")
+		return fmt.Errorf("%w: note longer than 1024 bytes", vitals.ErrInvalidRelease)
 	}
 	if rel.At.IsZero() {
 		rel.At = r.o.Clock()
@@ -292,10 +292,19 @@ func (r *Releases) apiAdd(ctx *fasthttp.RequestCtx) {
 	switch err := r.Record(rel); {
 	case errors.Is(err, vitals.ErrReleaseExists):
 		jsonError(ctx, fasthttp.StatusConflict, fmt.Sprintf("release %q of site %q is already recorded", rel.ID, rel.Site))
-	case err != nil:
+	case errors.Is(err, vitals.ErrInvalidRelease):
 		jsonError(ctx, fasthttp.StatusBadRequest, err.Error())
+	case err != nil:
+		r.o.Logger.Error("record release", "site", rel.Site, "release", rel.ID, "err", err)
+		jsonError(ctx, fasthttp.StatusInternalServerError, fmt.Sprintf("release %q of site %q not recorded: store error", rel.ID, rel.Site))
 	default:
-		stored, _, _ := r.o.Store.Release(rel.Site, rel.ID) // just written; At filled in
+		// Just written; read back for the time the store filled in.
+		stored, ok, err := r.o.Store.Release(rel.Site, rel.ID)
+		if err != nil || !ok {
+			r.o.Logger.Error("read back a recorded release", "site", rel.Site, "release", rel.ID, "found", ok, "err", err)
+			jsonError(ctx, fasthttp.StatusInternalServerError, fmt.Sprintf("release %q of site %q was recorded, but reading it back failed", rel.ID, rel.Site))
+			return
+		}
 		writeJSON(ctx, fasthttp.StatusCreated, stored)
 	}
 }
@@ -318,6 +327,24 @@ func (r *Releases) apiList(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusOK, list)
 }
 
+// ReportError is the body of a GET /api/report that has no report: Error
+// for people, Reason for programs (a guardrail lets only a site's first
+// release through without a report).
+type ReportError struct {
+	Error  string `json:"error"`
+	Reason string `json:"reason"`
+}
+
+// Reasons of a ReportError.
+const (
+	// ReasonFirstRelease (409): the site's very first release, nothing it
+	// could have regressed against.
+	ReasonFirstRelease = "first_release"
+	// ReasonCannotCompare (422): the release had a predecessor, but the
+	// store no longer holds it (retention deleted it).
+	ReasonCannotCompare = "cannot_compare"
+)
+
 func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	site := string(ctx.QueryArgs().Peek("site"))
 	id := string(ctx.QueryArgs().Peek("release"))
@@ -335,7 +362,12 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	}
 	if id == "" {
 		list, err := r.o.Store.Releases(site)
-		if err != nil || len(list) == 0 {
+		if err != nil {
+			r.o.Logger.Error("build report: list releases", "site", site, "err", err)
+			jsonError(ctx, fasthttp.StatusInternalServerError, "store error")
+			return
+		}
+		if len(list) == 0 {
 			jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("site %q has no release yet", site))
 			return
 		}
@@ -348,10 +380,12 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	case errors.Is(err, vitals.ErrNoRelease):
 		jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("release %q of site %q is not recorded", id, site))
 	case errors.Is(err, vitals.ErrNoPredecessor):
-		jsonError(ctx, fasthttp.StatusConflict, fmt.Sprintf("release %q is the first of site %q: nothing to compare it with", id, site))
-	case err != nil:
-		r.o.Logger.Error("build report", "site", site, "release", id, "err", err)
-		jsonError(ctx, fasthttp.StatusInternalServerError, "report error")
+		writeJSON(ctx, fasthttp.StatusConflict, ReportError{
+			Error:  fmt.Sprintf("release %q is the first of site %q: nothing to compare it with", id, site),
+			Reason: ReasonFirstRelease,
+		})
+	case errors.Is(err, vitals.ErrPredecessorGone):
+		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, ReportError{Error: err.Error(), Reason: ReasonCannotCompare})
 	default:
 		writeJSON(ctx, fasthttp.StatusOK, rep)
 	}

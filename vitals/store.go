@@ -273,9 +273,9 @@ func decodeSample(v []byte) (Sample, error) {
 
 // Prune deletes what is older than before (the retention bound): lab
 // samples taken and traffic minutes ended before it, field aggregates of
-// hours that ended by it, and releases that started before it, except
-// each site's latest release, whose window is still open. It returns how
-// many records went.
+// hours that ended by it, and releases whose window ended before it (a
+// window ends when the site's next release starts, so each site's latest
+// release is kept whatever its age). It returns how many records went.
 func (st *Store) Prune(before time.Time) (int, error) {
 	cut := timeKey(before)
 	n := 0
