@@ -311,10 +311,8 @@ func (a *app) newCollector() (*vitals.Collector, error) {
 		Metrics:    a.set,
 		Store:      store,
 		Logger:     a.log,
-		KnownRelease: func(site, id string) bool {
-			_, ok, err := store.Release(site, id)
-			return err == nil && ok
-		},
+		// Beacons arrive once run serves, after newApp built a.releases.
+		KnownRelease: func(site, id string) bool { return a.releases.KnownRelease(site, id) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rum: %w", err)
