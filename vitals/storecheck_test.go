@@ -186,6 +186,22 @@ func TestOpenStoreFileShapes(t *testing.T) {
 		}
 		return b.Put([]byte("k"), []byte("v"))
 	}), "not an edgevitals store")
+	f("with meta page 0 torn (bbolt falls back to page 1)", func(path string) {
+		raw(func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucket(bucketMeta)
+			return err
+		})(path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 16; i < 80; i++ {
+			data[i] = 0
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}, "")
 	f("a bad version record", raw(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucket(bucketMeta)
 		if err != nil {
@@ -266,5 +282,53 @@ func TestOpenStoreRecoveringLeavesAHeldFile(t *testing.T) {
 	}
 	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("the held file was moved or changed: %v", err)
+	}
+}
+
+// TestOpenStoreRecoveringCannotMove: when the damaged file cannot be moved
+// aside (here every name MoveAside may use is taken), vitals still start,
+// on a store in a temporary directory, and the Recovery says the file
+// stayed, why, and that the store is lost on restart. Nothing is
+// overwritten.
+func TestOpenStoreRecoveringCannotMove(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "edgevitals.db")
+	damaged := bytes.Repeat([]byte("overwritten "), 1000)
+	if err := os.WriteFile(path, damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 7, 23, 30, 0, 0, time.UTC)
+	taken := path + ".damaged-20261207T233000Z"
+	for i := range 100 {
+		name := taken
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", taken, i)
+		}
+		if err := os.WriteFile(name, []byte("earlier"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, rec, err := OpenStoreRecovering(path, now)
+	if err != nil {
+		t.Fatalf("OpenStoreRecovering with every aside name taken = %v, want a temporary store", err)
+	}
+	defer st.Close()
+	if rec == nil || rec.TempDir == "" || rec.MovedTo != "" || !strings.Contains(rec.MoveError, "taken") {
+		t.Fatalf("Recovery = %+v, want a temporary dir and the move error", rec)
+	}
+	t.Cleanup(func() { os.RemoveAll(rec.TempDir) })
+	for _, want := range []string{path, "could not be moved aside", rec.TempDir, "lost on restart"} {
+		if !strings.Contains(rec.String(), want) {
+			t.Errorf("Recovery.String() = %q, want %q in it", rec.String(), want)
+		}
+	}
+	if err := st.AddRelease(Release{Site: "blog", ID: "v1", At: now}); err != nil {
+		t.Errorf("AddRelease on the temporary store: %v", err)
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, damaged) {
+		t.Errorf("the damaged file changed: %v", err)
+	}
+	if got, err := os.ReadFile(taken + "-99"); err != nil || string(got) != "earlier" {
+		t.Errorf("an earlier damaged file was overwritten: %q %v", got, err)
 	}
 }

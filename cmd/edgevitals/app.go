@@ -288,7 +288,11 @@ func (a *app) openStore() error {
 	if err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	if rec := a.recovered; rec != nil {
+	switch rec := a.recovered; {
+	case rec != nil && rec.TempDir != "":
+		a.log.Error("store file damaged and could not be moved aside; vitals start on a temporary store, lost on restart",
+			"file", rec.Path, "problem", rec.Problem, "move_error", rec.MoveError, "temporary_dir", rec.TempDir)
+	case rec != nil:
 		a.log.Error("store file damaged, moved aside; vitals start on a fresh store",
 			"file", rec.Path, "moved_to", rec.MovedTo, "problem", rec.Problem)
 	}
