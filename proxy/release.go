@@ -553,6 +553,9 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 		})
 	case errors.Is(err, vitals.ErrPredecessorGone):
 		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, ReportError{Error: err.Error(), Reason: ReasonCannotCompare})
+	case err != nil:
+		r.o.Logger.Error("build report", "site", site, "release", id, "err", err)
+		jsonError(ctx, fasthttp.StatusInternalServerError, "report error")
 	default:
 		writeJSON(ctx, fasthttp.StatusOK, rep)
 	}

@@ -261,9 +261,11 @@ func TestReleaseAPIStoreFailures(t *testing.T) {
 	if err := f.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	code, body = do("GET", "/api/report?site=blog", "")
-	if code != http.StatusInternalServerError || strings.Contains(body, "no release yet") {
-		t.Errorf("GET /api/report on a closed store = %d %s, want 500", code, body)
+	for _, target := range []string{"/api/report?site=blog", "/api/report?site=blog&release=v1"} {
+		code, body = do("GET", target, "")
+		if code != http.StatusInternalServerError || strings.Contains(body, "no release yet") || strings.Contains(body, `"lines"`) {
+			t.Errorf("GET %s on a closed store = %d %s, want 500", target, code, body)
+		}
 	}
 }
 
