@@ -2,6 +2,7 @@ package vitals
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,13 +16,29 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// filled is a store file written by filledStore, with what bbolt's public
+// API reports of its pages.
+type filled struct {
+	path     string
+	data     []byte
+	pageSize int
+	pages    int64 // pages the meta page bbolt uses counts
+	freelist int   // id of the freelist page
+	leaf     int   // id of a leaf page
+	branch   int   // id of a branch page
+}
+
 // filledStore writes a store with enough samples and releases to span many
-// pages, closes it and returns its path and its bytes, with the page size,
-// the page count of the meta page bbolt uses, and the id of its freelist
-// page and of a data page, as bbolt's public API reports them.
-func filledStore(t *testing.T) (path string, data []byte, pageSize int, pages int64, freelist, leaf int) {
+// pages and closes it.
+func filledStore(t *testing.T) filled {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "edgevitals.db")
+	var (
+		path                   = filepath.Join(t.TempDir(), "edgevitals.db")
+		data                   []byte
+		pageSize               int
+		pages                  int64
+		freelist, leaf, branch int
+	)
 	st, err := OpenStore(path)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +55,7 @@ func filledStore(t *testing.T) (path string, data []byte, pageSize int, pages in
 			t.Fatal(err)
 		}
 	}
-	freelist, leaf = -1, -1
+	freelist, leaf, branch = -1, -1, -1
 	err = st.db.View(func(tx *bolt.Tx) error {
 		pageSize = tx.DB().Info().PageSize
 		pages = tx.Size() / int64(pageSize)
@@ -55,6 +72,8 @@ func filledStore(t *testing.T) (path string, data []byte, pageSize int, pages in
 				freelist = id
 			case "leaf":
 				leaf = id
+			case "branch":
+				branch = id
 			}
 		}
 		return nil
@@ -68,10 +87,11 @@ func filledStore(t *testing.T) (path string, data []byte, pageSize int, pages in
 	if data, err = os.ReadFile(path); err != nil {
 		t.Fatal(err)
 	}
-	if freelist <= 2 || leaf < 2 || pages < 8 {
-		t.Fatalf("store of %d pages with freelist at %d and a leaf at %d: want the freelist past the meta pages and a leaf", pages, freelist, leaf)
+	if freelist <= 2 || leaf < 2 || branch < 2 || pages < 8 {
+		t.Fatalf("store of %d pages with freelist at %d, a leaf at %d, a branch at %d: want the freelist past the meta pages, a leaf and a branch",
+			pages, freelist, leaf, branch)
 	}
-	return path, data, pageSize, pages, freelist, leaf
+	return filled{path: path, data: data, pageSize: pageSize, pages: pages, freelist: freelist, leaf: leaf, branch: branch}
 }
 
 // TestOpenStoreRefusesDamagedFiles: a truncated or overwritten store file
@@ -80,7 +100,12 @@ func filledStore(t *testing.T) (path string, data []byte, pageSize int, pages in
 // bbolt's freelist, an overwritten one with "invalid database"), and the
 // file is left byte for byte as it was.
 func TestOpenStoreRefusesDamagedFiles(t *testing.T) {
-	_, good, ps, pages, freelist, leaf := filledStore(t)
+	fs := filledStore(t)
+	good, ps, pages, freelist, leaf := fs.data, fs.pageSize, fs.pages, fs.freelist, fs.leaf
+	// A branch page whose first child is itself: bbolt's cursor would go
+	// round it for ever.
+	cycle := bytes.Clone(good)
+	binary.NativeEndian.PutUint64(cycle[fs.branch*ps+16+8:], uint64(fs.branch))
 	fill := func(b []byte, from, to int, v byte) []byte {
 		b = bytes.Clone(b)
 		for i := from; i < to; i++ {
@@ -126,6 +151,7 @@ func TestOpenStoreRefusesDamagedFiles(t *testing.T) {
 	f("overwritten from the start with text", append(bytes.Repeat([]byte("GET / HTTP/1.1\r\n"), 2*ps/16), good[2*ps:]...), "not a bbolt file")
 	f("with its freelist page overwritten", fill(good, freelist*ps, (freelist+1)*ps, 0xFF), "freelist page")
 	f("with a data page overwritten", fill(good, leaf*ps, (leaf+1)*ps, 0xFF), "")
+	f("with a branch page pointing at itself", cycle, "reached twice")
 }
 
 // TestOpenStoreFileShapes: what is not damage opens. A missing or empty
@@ -216,7 +242,8 @@ func TestOpenStoreFileShapes(t *testing.T) {
 // works, and the Recovery says where the file went and why. Two damaged
 // files in one second do not overwrite each other.
 func TestOpenStoreRecovering(t *testing.T) {
-	_, good, ps, _, _, _ := filledStore(t)
+	fs := filledStore(t)
+	good, ps := fs.data, fs.pageSize
 	dir := t.TempDir()
 	path := filepath.Join(dir, "edgevitals.db")
 	now := time.Date(2026, 12, 7, 23, 5, 9, 0, time.UTC)
@@ -330,5 +357,51 @@ func TestOpenStoreRecoveringCannotMove(t *testing.T) {
 	}
 	if got, err := os.ReadFile(taken + "-99"); err != nil || string(got) != "earlier" {
 		t.Errorf("an earlier damaged file was overwritten: %q %v", got, err)
+	}
+}
+
+// TestOpenStoreCorruptedBytes: a store with a few bytes changed anywhere
+// (a bad sector, a torn write) opens or is refused, within seconds, and a
+// store that opens can be written and closed: no crash, no endless loop
+// (a branch page pointing back at itself sends bbolt's cursor round for
+// ever; the file check walks the trees with every page id and offset
+// checked, and each page reached once).
+func TestOpenStoreCorruptedBytes(t *testing.T) {
+	good := filledStore(t).data
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(7, 11))
+	opened, refused := 0, 0
+	for i := range 300 {
+		data := bytes.Clone(good)
+		for range 1 + rng.IntN(4) {
+			data[rng.IntN(len(data))] = byte(rng.UintN(256))
+		}
+		path := filepath.Join(dir, fmt.Sprintf("m%d.db", i))
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			st, err := OpenStore(path)
+			if err == nil {
+				opened++
+				if werr := st.AddRelease(Release{Site: "check", ID: "w", At: time.Unix(1, 0)}); werr != nil {
+					t.Logf("mutation %d: write on the opened store: %v", i, werr)
+				}
+				err = st.Close()
+			} else {
+				refused++
+			}
+			done <- err
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("OpenStore of mutation %d did not return within 10 s", i)
+		}
+	}
+	t.Logf("%d mutations opened, %d refused", opened, refused)
+	if refused == 0 {
+		t.Error("no mutation was refused: the damage checks did not run")
 	}
 }
