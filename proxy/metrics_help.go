@@ -41,6 +41,7 @@ var metricHelp = map[string]string{
 	"edgevitals_purges_total":                           "Purge requests applied, by kind and mode (hard, soft).",
 	"edgevitals_release_info":                           "Start time of each release in unix seconds, for release annotations.",
 	"edgevitals_release_regressed":                      "1 when the report of the site's latest release has a regressed line, else 0.",
+	"edgevitals_release_write_errors_total":             "Releases (from the API, the CLI or the origin's release header) the store failed to write; a header release is tried again on a later response.",
 	"edgevitals_requests_total":                         "Client requests, by cache outcome.",
 	"edgevitals_response_duration_seconds":              "Time to answer the client, in seconds, by cache outcome.",
 	"edgevitals_sampler_duration_seconds":               "Time one lab sample took, in seconds.",

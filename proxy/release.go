@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -34,7 +35,23 @@ type ReleaseOptions struct {
 	// Notify is called when the latest release of a site turns regressed
 	// (the built-in webhook); may be nil.
 	Notify func(site string, rep vitals.Report)
+	// AddRelease, when set, writes a release in place of
+	// Store.AddRelease (a writer that also mirrors releases elsewhere). It
+	// is called on the goroutine that records the release: the API
+	// handler's, or the one a release header change starts. It must be
+	// durable when it returns nil, and return vitals.ErrReleaseExists
+	// (wrapped) for a release already recorded. nil means Store.AddRelease.
+	AddRelease func(vitals.Release) error
+	// HeaderRetry is how long a site waits after a release seen in its
+	// release header failed to be written before a later origin response
+	// tries again, on Clock; 0 means DefaultHeaderRetry.
+	HeaderRetry time.Duration
 }
+
+// DefaultHeaderRetry spaces the writes of a release seen in a release
+// header while the store fails: one attempt per site per interval, however
+// many responses carry the header.
+const DefaultHeaderRetry = 30 * time.Second
 
 // Releases records each site's releases (from CI/CD through the admin API
 // and the CLI, or from a change of the origin's release header), records a
@@ -45,10 +62,14 @@ type Releases struct {
 	proxy *Server
 	hook  *releaseHook
 
+	set       *metrics.Set // o.Metrics, or a set of its own
 	mu        sync.Mutex
 	recent    map[string][]vitals.Release // per site, newest last, at most keepReleaseInfo
 	last      map[string]trafficCounts    // cumulative counts at the previous recording
 	regressed map[string]string           // site -> latest release id when its report regressed
+	failing   map[string]int              // site -> header release writes failed in a row
+
+	readFailing atomic.Bool // KnownRelease's store reads fail
 }
 
 // keepReleaseInfo bounds the release label of edgevitals_release_info.
@@ -69,7 +90,20 @@ func NewReleases(p *Server, o ReleaseOptions) (*Releases, error) {
 	if o.BurstDelay <= 0 {
 		o.BurstDelay = 2 * time.Minute
 	}
-	r := &Releases{o: o, proxy: p, recent: map[string][]vitals.Release{}, last: map[string]trafficCounts{}, regressed: map[string]string{}}
+	if o.AddRelease == nil {
+		o.AddRelease = o.Store.AddRelease
+	}
+	if o.HeaderRetry <= 0 {
+		o.HeaderRetry = DefaultHeaderRetry
+	}
+	r := &Releases{o: o, proxy: p, set: o.Metrics, recent: map[string][]vitals.Release{}, last: map[string]trafficCounts{},
+		regressed: map[string]string{}, failing: map[string]int{}}
+	if r.set == nil {
+		r.set = metrics.NewSet()
+	}
+	for _, st := range p.sitesNow() {
+		r.writeErrors(st.Name) // every configured site's series, at 0
+	}
 	all, err := o.Store.Releases("")
 	if err != nil {
 		return nil, fmt.Errorf("releases: %w", err)
@@ -80,18 +114,122 @@ func NewReleases(p *Server, o ReleaseOptions) (*Releases, error) {
 	if o.Metrics != nil {
 		o.Metrics.RegisterMetricsWriter(r.writeInfo)
 	}
-	r.hook = &releaseHook{f: r.fromHeader}
+	r.hook = &releaseHook{known: r.known, record: r.fromHeader, clock: o.Clock, retry: o.HeaderRetry, sites: map[string]*headerState{}}
 	p.onRelease.Store(r.hook)
 	return r, nil
 }
 
-// Sync waits until every release detected from an origin header so far is
-// recorded.
+// Sync waits until every release detected from an origin header so far has
+// been written, or has failed to be.
 func (r *Releases) Sync() { r.hook.pending.Wait() }
 
+// releaseHook is how the proxy hands over a release header value it has not
+// recorded: a value counts as seen (site.release) only once it is written,
+// so a failed write is tried again on a later response, at most once per
+// retry interval per site, one write at a time.
 type releaseHook struct {
-	f       func(site, id string)
+	known   func(site, id string) bool // recorded already: no write needed
+	record  func(site, id string, at time.Time) error
+	clock   func() time.Time
+	retry   time.Duration
 	pending sync.WaitGroup // header-detected releases being recorded
+
+	mu    sync.Mutex
+	sites map[string]*headerState
+}
+
+// headerState is one site's release header value on its way to the store.
+type headerState struct {
+	id   string    // the value being recorded
+	at   time.Time // when it was first seen: the release's start
+	busy bool      // a write is under way
+	next time.Time // after a failed write, no new attempt before this
+}
+
+// offer is called by the proxy, on the request's goroutine, with a
+// response's release header value v that differs from st.release. It
+// returns at once; the write, if one is due, runs on its own goroutine.
+func (h *releaseHook) offer(st *site, v []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sites[st.Name]
+	if s == nil {
+		s = &headerState{}
+		h.sites[st.Name] = s
+	}
+	if s.busy {
+		return
+	}
+	now := h.clock()
+	if s.id != string(v) {
+		s.id, s.at = string(v), now
+	}
+	if now.Before(s.next) {
+		return
+	}
+	id, at := s.id, s.at
+	if h.known(st.Name, id) {
+		st.release.Store(&id)
+		return
+	}
+	s.busy = true
+	// Recording is a durable write: keep it off the request.
+	h.pending.Add(1)
+	go func() {
+		defer h.pending.Done()
+		err := h.record(st.Name, id, at)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		s.busy = false
+		if err != nil {
+			s.next = h.clock().Add(h.retry)
+			return
+		}
+		s.next = time.Time{}
+		st.release.Store(&id)
+	}()
+}
+
+// known reports whether release id of site is recorded, from the releases
+// this registry holds in memory (the latest of each site).
+func (r *Releases) known(site, id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rel := range r.recent[site] {
+		if rel.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// KnownRelease reports whether id is a recorded release of site: from
+// memory for the latest releases, else from the store. A store that
+// cannot answer is logged (once until it answers again) and the release
+// counts as unknown: what cannot be checked is not trusted. It is the
+// field-data collector's KnownRelease; safe for concurrent use.
+func (r *Releases) KnownRelease(site, id string) bool {
+	if r.known(site, id) {
+		return true
+	}
+	_, ok, err := r.o.Store.Release(site, id)
+	if err != nil {
+		if !r.readFailing.Swap(true) {
+			r.o.Logger.Error("cannot check a release against the store; beacons naming releases not in memory count as other until it answers",
+				"site", site, "release", id, "err", err)
+		}
+		return false
+	}
+	if r.readFailing.Swap(false) {
+		r.o.Logger.Info("the store answers release checks again")
+	}
+	return ok
+}
+
+// writeErrors is the counter of failed release writes of site.
+func (r *Releases) writeErrors(site string) *metrics.Counter {
+	// Not per request: once per site at start, then once per failed write.
+	return r.set.GetOrCreateCounter(fmt.Sprintf(`edgevitals_release_write_errors_total{site=%q}`, site))
 }
 
 // releaseID is what a release id may look like: it becomes a label value.
@@ -100,18 +238,21 @@ var releaseID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$`)
 // Record adds a release. It is durable when Record returns.
 func (r *Releases) Record(rel vitals.Release) error {
 	if r.proxy.siteNamed(rel.Site) == nil {
-		return fmt.Errorf("unknown site %q", rel.Site)
+		return fmt.Errorf("%w: unknown site %q", vitals.ErrInvalidRelease, rel.Site)
 	}
 	if !releaseID.MatchString(rel.ID) {
-		return fmt.Errorf("release id %q: want 1-64 of A-Z a-z 0-9 . _ : + -", rel.ID)
+		return fmt.Errorf("%w: release id %q: want 1-64 of A-Z a-z 0-9 . _ : + -", vitals.ErrInvalidRelease, rel.ID)
 	}
 	if len(rel.Note) > 1024 {
-		return errors.New("note longer than 1024 bytes")
+		return fmt.Errorf("%w: note longer than 1024 bytes", vitals.ErrInvalidRelease)
 	}
 	if rel.At.IsZero() {
 		rel.At = r.o.Clock()
 	}
-	if err := r.o.Store.AddRelease(rel); err != nil {
+	if err := r.o.AddRelease(rel); err != nil {
+		if !errors.Is(err, vitals.ErrReleaseExists) && !errors.Is(err, vitals.ErrInvalidRelease) {
+			r.writeErrors(rel.Site).Inc()
+		}
 		return err
 	}
 	r.remember(rel)
@@ -123,13 +264,35 @@ func (r *Releases) Record(rel vitals.Release) error {
 	return nil
 }
 
-// fromHeader is called by the proxy when a site's release header shows a
-// value it has not seen before.
-func (r *Releases) fromHeader(site, id string) {
-	err := r.Record(vitals.Release{Site: site, ID: id, Source: "header"})
-	if err != nil && !errors.Is(err, vitals.ErrReleaseExists) {
+// fromHeader records a release seen in a site's release header at at. It
+// returns an error only when trying again later may help: the write
+// failed. It logs once per streak of failures, and once when a write
+// succeeds after a streak.
+func (r *Releases) fromHeader(site, id string, at time.Time) error {
+	err := r.Record(vitals.Release{Site: site, ID: id, At: at, Source: vitals.SourceHeader})
+	switch {
+	case errors.Is(err, vitals.ErrInvalidRelease):
 		r.o.Logger.Warn("release from origin header not recorded", "site", site, "release", id, "err", err)
+		return nil // the same value will never do
+	case err != nil && !errors.Is(err, vitals.ErrReleaseExists):
+		r.mu.Lock()
+		r.failing[site]++
+		first := r.failing[site] == 1
+		r.mu.Unlock()
+		if first {
+			r.o.Logger.Error("release from origin header not recorded; trying again on a later response",
+				"site", site, "release", id, "retry_every", r.o.HeaderRetry, "err", err)
+		}
+		return err
 	}
+	r.mu.Lock()
+	failed := r.failing[site]
+	delete(r.failing, site)
+	r.mu.Unlock()
+	if failed > 0 {
+		r.o.Logger.Info("release from origin header recorded after failed writes", "site", site, "release", id, "failed_writes", failed)
+	}
+	return nil
 }
 
 func (r *Releases) remember(rel vitals.Release) {
@@ -178,8 +341,12 @@ func (r *Releases) CheckRegressions() {
 	o.Now = r.o.Clock()
 	for _, st := range r.proxy.sitesNow() {
 		rep, err := r.o.Store.BuildReport(st.Name, "", o)
-		if err != nil {
-			continue // no release, or the first one: nothing to compare
+		switch {
+		case errors.Is(err, vitals.ErrNoRelease), errors.Is(err, vitals.ErrNoPredecessor), errors.Is(err, vitals.ErrPredecessorGone):
+			continue // nothing to compare
+		case err != nil:
+			r.o.Logger.Error("check the latest release for a regression", "site", st.Name, "err", err)
+			continue
 		}
 		r.mu.Lock()
 		was := r.regressed[st.Name]
@@ -292,10 +459,19 @@ func (r *Releases) apiAdd(ctx *fasthttp.RequestCtx) {
 	switch err := r.Record(rel); {
 	case errors.Is(err, vitals.ErrReleaseExists):
 		jsonError(ctx, fasthttp.StatusConflict, fmt.Sprintf("release %q of site %q is already recorded", rel.ID, rel.Site))
-	case err != nil:
+	case errors.Is(err, vitals.ErrInvalidRelease):
 		jsonError(ctx, fasthttp.StatusBadRequest, err.Error())
+	case err != nil:
+		r.o.Logger.Error("record release", "site", rel.Site, "release", rel.ID, "err", err)
+		jsonError(ctx, fasthttp.StatusInternalServerError, fmt.Sprintf("release %q of site %q not recorded: store error", rel.ID, rel.Site))
 	default:
-		stored, _, _ := r.o.Store.Release(rel.Site, rel.ID) // just written; At filled in
+		// Just written; read back for the time the store filled in.
+		stored, ok, err := r.o.Store.Release(rel.Site, rel.ID)
+		if err != nil || !ok {
+			r.o.Logger.Error("read back a recorded release", "site", rel.Site, "release", rel.ID, "found", ok, "err", err)
+			jsonError(ctx, fasthttp.StatusInternalServerError, fmt.Sprintf("release %q of site %q was recorded, but reading it back failed", rel.ID, rel.Site))
+			return
+		}
 		writeJSON(ctx, fasthttp.StatusCreated, stored)
 	}
 }
@@ -318,6 +494,24 @@ func (r *Releases) apiList(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusOK, list)
 }
 
+// ReportError is the body of a GET /api/report that has no report: Error
+// for people, Reason for programs (a guardrail lets only a site's first
+// release through without a report).
+type ReportError struct {
+	Error  string `json:"error"`
+	Reason string `json:"reason"`
+}
+
+// Reasons of a ReportError.
+const (
+	// ReasonFirstRelease (409): the site's very first release, nothing it
+	// could have regressed against.
+	ReasonFirstRelease = "first_release"
+	// ReasonCannotCompare (422): the release had a predecessor, but the
+	// store no longer holds it (retention deleted it).
+	ReasonCannotCompare = "cannot_compare"
+)
+
 func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	site := string(ctx.QueryArgs().Peek("site"))
 	id := string(ctx.QueryArgs().Peek("release"))
@@ -335,7 +529,12 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	}
 	if id == "" {
 		list, err := r.o.Store.Releases(site)
-		if err != nil || len(list) == 0 {
+		if err != nil {
+			r.o.Logger.Error("build report: list releases", "site", site, "err", err)
+			jsonError(ctx, fasthttp.StatusInternalServerError, "store error")
+			return
+		}
+		if len(list) == 0 {
 			jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("site %q has no release yet", site))
 			return
 		}
@@ -348,7 +547,12 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	case errors.Is(err, vitals.ErrNoRelease):
 		jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("release %q of site %q is not recorded", id, site))
 	case errors.Is(err, vitals.ErrNoPredecessor):
-		jsonError(ctx, fasthttp.StatusConflict, fmt.Sprintf("release %q is the first of site %q: nothing to compare it with", id, site))
+		writeJSON(ctx, fasthttp.StatusConflict, ReportError{
+			Error:  fmt.Sprintf("release %q is the first of site %q: nothing to compare it with", id, site),
+			Reason: ReasonFirstRelease,
+		})
+	case errors.Is(err, vitals.ErrPredecessorGone):
+		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, ReportError{Error: err.Error(), Reason: ReasonCannotCompare})
 	case err != nil:
 		r.o.Logger.Error("build report", "site", site, "release", id, "err", err)
 		jsonError(ctx, fasthttp.StatusInternalServerError, "report error")

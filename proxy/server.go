@@ -210,7 +210,7 @@ type site struct {
 	rules   *rules
 	pool    *originPool
 	metrics *siteMetrics
-	release atomic.Pointer[string] // last value of ReleaseHeader seen from the origin
+	release atomic.Pointer[string] // last value of ReleaseHeader recorded (or known) as a release
 	timing  atomic.Pointer[serverTimings]
 }
 
@@ -409,8 +409,8 @@ func hasRawField(raw []byte, name string) bool {
 }
 
 // noteRelease watches the site's release header on origin responses; a value
-// not seen before is a new release. The common case (same value) does not
-// allocate.
+// not recorded yet is handed to the release hook, which marks it seen once
+// it is written. The common case (same value) does not allocate.
 func (s *Server) noteRelease(st *site, h *fasthttp.ResponseHeader) {
 	if st.ReleaseHeader == "" {
 		return
@@ -422,14 +422,7 @@ func (s *Server) noteRelease(st *site, h *fasthttp.ResponseHeader) {
 	if cur := st.release.Load(); cur != nil && *cur == string(v) {
 		return
 	}
-	id := string(v)
-	st.release.Store(&id)
 	if hook := s.onRelease.Load(); hook != nil {
-		// Recording is a durable write: keep it off the request.
-		hook.pending.Add(1)
-		go func() {
-			defer hook.pending.Done()
-			hook.f(st.Name, id)
-		}()
+		hook.offer(st, v)
 	}
 }

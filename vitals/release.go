@@ -37,6 +37,9 @@ const (
 )
 
 var (
+	// ErrInvalidRelease is returned for a release that fails validation
+	// (no site, an id too long...): the caller's mistake, not the store's.
+	ErrInvalidRelease = errors.New("invalid release")
 	// ErrReleaseExists is returned when (Site, ID) is already recorded.
 	ErrReleaseExists = errors.New("release already recorded")
 	// ErrNoRelease is returned when a report names a release the store
@@ -45,6 +48,11 @@ var (
 	// ErrNoPredecessor is returned for a report of a site's first release:
 	// there is nothing to compare it with.
 	ErrNoPredecessor = errors.New("release has no predecessor")
+	// ErrPredecessorGone is returned for a report of the oldest release
+	// the store holds when the site had releases before it that retention
+	// deleted: there was something to compare with, and it is gone. It is
+	// not a first release.
+	ErrPredecessorGone = errors.New("cannot compare: predecessor not in the store")
 )
 
 // releaseRecord is the stored value of a release. Seq is the order of
@@ -96,7 +104,7 @@ func (r Release) check() error {
 // with ErrReleaseExists, and the first one is kept unchanged.
 func (st *Store) AddRelease(r Release) error {
 	if err := r.check(); err != nil {
-		return fmt.Errorf("add release %q of site %q: %w", r.ID, r.Site, err)
+		return fmt.Errorf("add release %q of site %q: %w: %w", r.ID, r.Site, ErrInvalidRelease, err)
 	}
 	r.At = r.At.UTC()
 	err := st.db.Update(func(tx *bolt.Tx) error {
@@ -159,16 +167,30 @@ func (st *Store) Release(site, id string) (Release, bool, error) {
 }
 
 func (st *Store) releaseRecords(site string) ([]releaseRecord, error) {
-	var out []releaseRecord
+	recs, _, _, err := st.releaseHistory(site)
+	return recs, err
+}
+
+// releaseHistory reads the releases of site ("" for all), ordered, and,
+// for one site, the latest of its releases that retention deleted.
+func (st *Store) releaseHistory(site string) ([]releaseRecord, prunedRecord, bool, error) {
+	var (
+		out    []releaseRecord
+		pruned prunedRecord
+		gone   bool
+	)
 	err := st.db.View(func(tx *bolt.Tx) error {
 		var err error
-		out, err = scanReleases(tx, site)
+		if out, err = scanReleases(tx, site); err != nil || site == "" {
+			return err
+		}
+		pruned, gone, err = prunedOf(tx, site)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read releases: %w", err)
+		return nil, prunedRecord{}, false, fmt.Errorf("read releases: %w", err)
 	}
-	return out, nil
+	return out, pruned, gone, nil
 }
 
 // scanReleases reads the releases of site ("" for all), ordered.
@@ -206,26 +228,74 @@ func decodeRelease(v []byte) (releaseRecord, error) {
 	return r, nil
 }
 
-// pruneReleases deletes releases that started before the bound, but keeps
-// each site's latest: it is the release the site runs now.
+// prunedRecord is the stored value of bucketPruned: the latest release of
+// a site that retention deleted, and the end of its window.
+type prunedRecord struct {
+	V       int       `json:"v"`
+	Release Release   `json:"release"`
+	End     time.Time `json:"end"`
+}
+
+// pruneReleases deletes the releases whose window ended before the bound:
+// a release's window lasts until the site's next release starts, so the
+// site's latest release, whose window is still open, is never deleted,
+// and a release that started long ago but was replaced within retention
+// stays, for the report of the release after it. The latest deleted
+// release of each site is noted in bucketPruned, so a report of the
+// oldest remaining one says its predecessor is gone rather than calling
+// it the site's first.
 func pruneReleases(tx *bolt.Tx, before time.Time) (int, error) {
 	all, err := scanReleases(tx, "")
 	if err != nil {
 		return 0, err
 	}
-	latest := map[string]string{} // site -> id of its latest release
+	bySite := map[string][]releaseRecord{} // each in order, as all is
 	for _, r := range all {
-		latest[r.Release.Site] = r.Release.ID // all is ordered, so the last one wins
+		bySite[r.Release.Site] = append(bySite[r.Release.Site], r)
 	}
-	b := tx.Bucket(bucketReleases)
+	b, pb := tx.Bucket(bucketReleases), tx.Bucket(bucketPruned)
 	n := 0
-	for _, r := range all {
-		if r.Release.At.Before(before) && latest[r.Release.Site] != r.Release.ID {
-			if err := b.Delete(releaseKey(r.Release.Site, r.Release.ID)); err != nil {
+	for site, list := range bySite {
+		var last prunedRecord
+		for i := 0; i+1 < len(list) && list[i+1].Release.At.Before(before); i++ {
+			r := list[i].Release
+			if err := b.Delete(releaseKey(r.Site, r.ID)); err != nil {
 				return n, err
 			}
 			n++
+			last = prunedRecord{V: recordVersion, Release: r, End: list[i+1].Release.At}
+		}
+		if last.V == 0 {
+			continue
+		}
+		if prev, ok, err := prunedOf(tx, site); err != nil {
+			return n, err
+		} else if ok && prev.Release.At.After(last.Release.At) {
+			continue // a release back-dated before the pruned ones
+		}
+		v, err := json.Marshal(last)
+		if err != nil {
+			return n, err
+		}
+		if err := pb.Put(sitePrefix(site), v); err != nil {
+			return n, err
 		}
 	}
 	return n, nil
+}
+
+// prunedOf returns the latest release of site that retention deleted.
+func prunedOf(tx *bolt.Tx, site string) (prunedRecord, bool, error) {
+	v := tx.Bucket(bucketPruned).Get(sitePrefix(site))
+	if v == nil {
+		return prunedRecord{}, false, nil
+	}
+	var r prunedRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return r, false, fmt.Errorf("pruned release of site %q: %w", site, err)
+	}
+	if r.V != recordVersion {
+		return r, false, fmt.Errorf("pruned release of site %q: record version %d, want %d", site, r.V, recordVersion)
+	}
+	return r, true, nil
 }

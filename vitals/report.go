@@ -206,8 +206,9 @@ func (o ReportOptions) withDefaults() (ReportOptions, error) {
 // releaseID is "") against the release before it, from the lab samples,
 // traffic minutes and field aggregates the store holds for both windows
 // (or, with o.Prometheus, from Prometheus for all but the lab). It returns
-// ErrNoRelease when the release is not recorded and ErrNoPredecessor when
-// it is the site's first.
+// ErrNoRelease when the release is not recorded, ErrNoPredecessor when it
+// is the site's first, and ErrPredecessorGone when it is the oldest the
+// store holds but retention deleted the site's earlier ones.
 func (st *Store) BuildReport(site, releaseID string, o ReportOptions) (Report, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -216,7 +217,7 @@ func (st *Store) BuildReport(site, releaseID string, o ReportOptions) (Report, e
 	if site == "" {
 		return Report{}, errors.New("build report: no site")
 	}
-	recs, err := st.releaseRecords(site)
+	recs, pruned, gone, err := st.releaseHistory(site)
 	if err != nil {
 		return Report{}, fmt.Errorf("build report: %w", err)
 	}
@@ -227,6 +228,9 @@ func (st *Store) BuildReport(site, releaseID string, o ReportOptions) (Report, e
 	switch {
 	case i < 0:
 		return Report{}, fmt.Errorf("build report of release %q of site %q: %w", releaseID, site, ErrNoRelease)
+	case i == 0 && gone:
+		return Report{}, fmt.Errorf("build report of release %q of site %q: release %q before it (window ended %s) was deleted by retention: %w",
+			recs[0].Release.ID, site, pruned.Release.ID, pruned.End.UTC().Format(time.RFC3339), ErrPredecessorGone)
 	case i == 0:
 		return Report{}, fmt.Errorf("build report of release %q of site %q: %w", recs[0].Release.ID, site, ErrNoPredecessor)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Store keeps what vitals measures in one bbolt file under data_dir, so it
@@ -37,54 +38,117 @@ var (
 	bucketReleases = []byte("releases")
 	bucketTraffic  = []byte("traffic")
 	bucketField    = []byte("field_aggregates")
-	keyVersion     = []byte("version")
+	// bucketPruned holds, per site, the latest release retention deleted:
+	// the site's first remaining release then has a predecessor, just not
+	// in the store any more.
+	bucketPruned = []byte("releases_pruned")
+	keyVersion   = []byte("version")
 )
 
 // ErrStoreVersion means the file was written by a newer edgevitals.
 var ErrStoreVersion = errors.New("store written by a newer edgevitals")
 
 // OpenStore opens or creates the store file at path. It fails within a
-// second when another process holds the file.
+// second when another process holds the file. A damaged file (truncated,
+// overwritten, pages bbolt cannot read, not an edgevitals store) is
+// refused with a *DamagedError before bbolt can crash on it, and left
+// untouched; OpenStoreRecovering moves it aside instead.
 func OpenStore(path string) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open store %s: another edgevitals holds it", path)
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+	// bbolt's own file, so that a panic inside Open can still release it
+	// (and its lock); the mapping of a damaged file stays until exit.
+	var file *os.File
+	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		file = f
+		return f, err
+	}
+	var db *bolt.DB
+	err := guarded(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, OpenFile: openFile})
+		return err
+	})
+	var de *DamagedError
+	switch {
+	case errors.As(err, &de):
+		if file != nil {
+			file.Close() // the panic's error is the one worth reporting
 		}
+		return nil, err
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, fmt.Errorf("open store %s: another edgevitals holds it", path)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
+		return nil, &DamagedError{Path: path, Problem: err.Error()}
+	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
+	err = guarded(path, func() error {
+		if _, err := walk(db); err != nil {
+			return &DamagedError{Path: path, Problem: err.Error()}
 		}
-		if v := meta.Get(keyVersion); v != nil {
-			if len(v) != 8 {
-				return fmt.Errorf("bad version record of %d bytes", len(v))
-			}
-			if got := binary.BigEndian.Uint64(v); got > storeVersion {
-				return fmt.Errorf("%w: file version %d, this one reads up to %d", ErrStoreVersion, got, storeVersion)
-			}
-		} else if err := meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, storeVersion)); err != nil {
-			return err
-		}
-		for _, name := range [][]byte{bucketSamples, bucketReleases, bucketTraffic, bucketField} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		return nil
+		return db.Update(initBuckets)
 	})
 	if err != nil {
 		db.Close() // the open error is the one worth reporting
+		if errors.As(err, &de) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// errForeign is a bbolt file that edgevitals did not write: buckets, but
+// no meta bucket with a version record.
+var errForeign = errors.New("not an edgevitals store")
+
+// initBuckets checks the version record and creates the buckets a fresh
+// file (or one of an older edgevitals) lacks. A bad version record or a
+// file that holds other programs' buckets is a *DamagedError.
+func initBuckets(tx *bolt.Tx) error {
+	path := tx.DB().Path()
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		var names []string
+		err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			names = append(names, fmt.Sprintf("%q", name))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			return &DamagedError{Path: path, Problem: fmt.Sprintf("%v: no %q bucket, but %s", errForeign, bucketMeta, strings.Join(names, ", "))}
+		}
+		var err2 error
+		if meta, err2 = tx.CreateBucket(bucketMeta); err2 != nil {
+			return err2
+		}
+	}
+	if v := meta.Get(keyVersion); v != nil {
+		if len(v) != 8 {
+			return &DamagedError{Path: path, Problem: fmt.Sprintf("bad version record of %d bytes", len(v))}
+		}
+		if got := binary.BigEndian.Uint64(v); got > storeVersion {
+			return fmt.Errorf("%w: file version %d, this one reads up to %d", ErrStoreVersion, got, storeVersion)
+		}
+	} else if err := meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, storeVersion)); err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bucketSamples, bucketReleases, bucketTraffic, bucketField, bucketPruned} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the file.
@@ -209,9 +273,9 @@ func decodeSample(v []byte) (Sample, error) {
 
 // Prune deletes what is older than before (the retention bound): lab
 // samples taken and traffic minutes ended before it, field aggregates of
-// hours that ended by it, and releases that started before it, except
-// each site's latest release, whose window is still open. It returns how
-// many records went.
+// hours that ended by it, and releases whose window ended before it (a
+// window ends when the site's next release starts, so each site's latest
+// release is kept whatever its age). It returns how many records went.
 func (st *Store) Prune(before time.Time) (int, error) {
 	cut := timeKey(before)
 	n := 0

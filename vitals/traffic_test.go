@@ -139,7 +139,8 @@ func TestStorePrune(t *testing.T) {
 	must(st.AddSample("blog", "/", Sample{Profile: "mobile", At: t0}))
 	must(st.AddSample("blog", "/", Sample{Profile: "mobile", At: t0.Add(3 * time.Hour)}))
 	for _, r := range []Release{
-		{Site: "blog", ID: "old", At: t0},
+		{Site: "blog", ID: "older", At: t0.Add(-2 * time.Hour)}, // its window ended at t0
+		{Site: "blog", ID: "old", At: t0},                       // its window ends at +3h: kept
 		{Site: "blog", ID: "new", At: t0.Add(3 * time.Hour)},
 		{Site: "shop", ID: "only", At: t0}, // old, but what the shop runs now
 	} {
@@ -157,7 +158,7 @@ func TestStorePrune(t *testing.T) {
 	}
 	rels, err := st.Releases("")
 	must(err)
-	if got := ids(rels); !reflect.DeepEqual(got, []string{"shop/only", "blog/new"}) {
-		t.Errorf("releases after prune: %v, want [shop/only blog/new]", got)
+	if got := ids(rels); !reflect.DeepEqual(got, []string{"blog/old", "shop/only", "blog/new"}) {
+		t.Errorf("releases after prune: %v, want [blog/old shop/only blog/new]", got)
 	}
 }

@@ -37,10 +37,13 @@ type app struct {
 	proxyLn  net.Listener
 	adminLn  net.Listener
 	vstore   *vitals.Store
-	sampler  *vitals.Sampler // nil when no page is configured or Chromium is missing
-	releases *proxy.Releases
-	rum      *vitals.Collector // nil unless rum.enabled
-	alerter  *proxy.Alerter    // nil without alerts.webhook
+	// recovered is set when the store file was damaged, moved aside and
+	// replaced by a fresh one; /readyz says so.
+	recovered *vitals.Recovery
+	sampler   *vitals.Sampler // nil when no page is configured or Chromium is missing
+	releases  *proxy.Releases
+	rum       *vitals.Collector // nil unless rum.enabled
+	alerter   *proxy.Alerter    // nil without alerts.webhook
 }
 
 // proxyOptions maps a validated config onto the proxy's typed options.
@@ -152,6 +155,9 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 	})
 	a.admin.AddCheck(a.proxy.OriginCheck)
 	a.admin.AddCheck(a.sampler.Status)
+	if rec := a.recovered; rec != nil {
+		a.admin.AddCheck(func() (bool, string) { return false, rec.String() })
+	}
 	ro := proxy.ReleaseOptions{
 		Store:   a.vstore,
 		Metrics: a.set,
@@ -274,14 +280,25 @@ func (a *app) run(ctx context.Context) error {
 	return err
 }
 
-// openStore opens the embedded store under data_dir.
+// openStore opens the embedded store under data_dir. A damaged file is
+// moved aside and a fresh store started, with one log line naming both
+// files; the proxy serves either way.
 func (a *app) openStore() error {
 	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	var err error
-	if a.vstore, err = vitals.OpenStore(filepath.Join(a.cfg.DataDir, "edgevitals.db")); err != nil {
+	a.vstore, a.recovered, err = vitals.OpenStoreRecovering(filepath.Join(a.cfg.DataDir, "edgevitals.db"), time.Now())
+	if err != nil {
 		return fmt.Errorf("data_dir: %w", err)
+	}
+	switch rec := a.recovered; {
+	case rec != nil && rec.TempDir != "":
+		a.log.Error("store file damaged and could not be moved aside; vitals start on a temporary store, lost on restart",
+			"file", rec.Path, "problem", rec.Problem, "move_error", rec.MoveError, "temporary_dir", rec.TempDir)
+	case rec != nil:
+		a.log.Error("store file damaged, moved aside; vitals start on a fresh store",
+			"file", rec.Path, "moved_to", rec.MovedTo, "problem", rec.Problem)
 	}
 	return nil
 }
@@ -302,10 +319,8 @@ func (a *app) newCollector() (*vitals.Collector, error) {
 		Metrics:    a.set,
 		Store:      store,
 		Logger:     a.log,
-		KnownRelease: func(site, id string) bool {
-			_, ok, err := store.Release(site, id)
-			return err == nil && ok
-		},
+		// Beacons arrive once run serves, after newApp built a.releases.
+		KnownRelease: func(site, id string) bool { return a.releases.KnownRelease(site, id) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rum: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edgevitals/edgevitals/config"
+	"github.com/edgevitals/edgevitals/proxy"
 	"github.com/edgevitals/edgevitals/vitals"
 )
 
@@ -35,8 +37,18 @@ func newAdminClient(base, token string) *adminClient {
 	return &adminClient{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
+// apiError is a non-2xx answer of the admin API: its message, and the
+// reason a report could not be built (proxy.ReportError), if any.
+type apiError struct {
+	Status  int
+	Message string
+	Reason  string
+}
+
+func (e *apiError) Error() string { return e.Message }
+
 // do sends a request and decodes a JSON answer into out. A non-2xx answer
-// is an error carrying the API's message.
+// is an *apiError carrying the API's message.
 func (c *adminClient) do(ctx context.Context, method, path string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
@@ -64,13 +76,11 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 		return resp.StatusCode, err
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
+		var e proxy.ReportError
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return resp.StatusCode, fmt.Errorf("%s", e.Error)
+			return resp.StatusCode, &apiError{Status: resp.StatusCode, Message: e.Error, Reason: e.Reason}
 		}
-		return resp.StatusCode, fmt.Errorf("admin API answered %s", resp.Status)
+		return resp.StatusCode, &apiError{Status: resp.StatusCode, Message: "admin API answered " + resp.Status}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -138,11 +148,14 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	var raw json.RawMessage
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		code, err := c.do(ctx, http.MethodGet, "/api/report?"+q.Encode(), nil, &raw)
+		_, err := c.do(ctx, http.MethodGet, "/api/report?"+q.Encode(), nil, &raw)
 		cancel()
-		if code == http.StatusConflict && *failOn != "" {
-			// A site's first release: nothing it could have regressed
-			// against, so a pipeline's first deploy goes through.
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Reason == proxy.ReasonFirstRelease && *failOn != "" {
+			// A site's very first release: nothing it could have
+			// regressed against, so a pipeline's first deploy goes
+			// through. Any other report that cannot compare (its
+			// predecessor is gone) stops the pipeline.
 			fmt.Fprintf(stderr, "edgevitals report: %v; not a regression\n", err)
 			return 0
 		}
@@ -170,6 +183,13 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	}
 	if *failOn != "" && rep.Verdict == vitals.Regressed {
 		fmt.Fprintf(stderr, "edgevitals report: release %s of %s regressed\n", rep.Release.ID, rep.Site)
+		return 1
+	}
+	if *failOn != "" && rep.Verdict == vitals.NotEnoughData {
+		// No line could compare the two windows: a guardrail that
+		// passes here would pass whatever the release did.
+		fmt.Fprintf(stderr, "edgevitals report: cannot compare release %s of %s with %s: not enough data in the windows yet (wait longer with -wait)\n",
+			rep.Release.ID, rep.Site, rep.Previous.ID)
 		return 1
 	}
 	return 0
