@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,13 @@ func TestReportGuardrailCannotCompare(t *testing.T) {
 		if code != 1 || !strings.Contains(errs, "cannot compare") || !strings.Contains(errs, `"v2"`) || !strings.Contains(errs, "retention") || strings.Contains(errs, "first") {
 			t.Errorf("report %q of v3 with its predecessor pruned = %d\n%s\n%s\nwant 1, cannot compare, naming v2 and retention, not a first release", args, code, out, errs)
 		}
+	}
+
+	// The curl-only hook for CI runners says the same and fails, at once.
+	hook := exec.Command("sh", "../../deploy/ci/release.sh", "blog", "v3", "", "--guard", "1")
+	hook.Env = append(os.Environ(), "EDGEVITALS_ADMIN="+admin, "EDGEVITALS_ADMIN_TOKEN=e2e-token")
+	hookOut, err := hook.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 || !strings.Contains(string(hookOut), "cannot compare") {
+		t.Errorf("deploy/ci/release.sh --guard on v3 with its predecessor pruned = %v:\n%s\nwant exit 1, cannot compare", err, hookOut)
 	}
 }

@@ -22,12 +22,27 @@ esac
 deadline=$(( $(date +%s) + minutes * 60 ))
 while :; do
 	report=$(curl -sS -w '\n%{http_code}' -H "$auth" "$admin/api/report?site=$site&release=$id")
-	if [ "${report##*
-}" = 409 ]; then
+	status=${report##*
+}
+	case $status in
+	409)
 		# The site's first release: nothing it could have regressed against.
 		echo "release $id of $site: the site's first, nothing to compare it with"
-		exit 0
-	fi
+		exit 0 ;;
+	422)
+		# The release before it is gone (retention): a guardrail that
+		# cannot compare must not pass.
+		echo "release $id of $site: cannot compare: $(printf '%s' "$report" | sed -n 's/.*"error":"\([^"]*\)".*/\1/p' | head -n 1)" >&2
+		exit 1 ;;
+	200) ;;
+	*)
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			echo "release $id of $site: no report (HTTP $status)" >&2
+			exit 1
+		fi
+		sleep 60
+		continue ;;
+	esac
 	verdict=$(printf '%s' "$report" | sed -n 's/.*"verdict":"\([a-z ]*\)".*/\1/p' | tail -n 1)
 	complete=$(printf '%s' "$report" | grep -c '"complete":true' || true)
 	if printf '%s' "$report" | grep -q '"verdict":"regressed"'; then
@@ -36,7 +51,12 @@ while :; do
 		exit 1
 	fi
 	if [ "$complete" -gt 0 ] || [ "$(date +%s)" -ge "$deadline" ]; then
-		echo "release $id of $site: ${verdict:-no verdict}"
+		case $verdict in
+		"" | "not enough data")
+			echo "release $id of $site: cannot compare: ${verdict:-no verdict} (wait longer)" >&2
+			exit 1 ;;
+		esac
+		echo "release $id of $site: $verdict"
 		exit 0
 	fi
 	sleep 60
