@@ -119,6 +119,8 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 		for _, k := range conditionalHeaders {
 			h.Del(k)
 		}
+		// The whole object, stored once, answers every range of it.
+		h.Del("Range")
 		if h.IsHead() {
 			// Fetch the whole object so it can be stored and serve both.
 			h.SetMethod(fasthttp.MethodGet)

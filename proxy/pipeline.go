@@ -134,6 +134,7 @@ func (s *Server) pass(ctx *fasthttp.RequestCtx, st *site, path []byte, start tim
 	if ctx.IsHead() {
 		req.Header.SetMethod(fasthttp.MethodHead)
 	}
+	keepClientRange(&req.Header, &ctx.Request.Header)
 	if s.forward(ctx, st, req, cacheStatus{fwd: "uri-miss", detail: detail}) == 0 {
 		st.metrics.observe(outcomeError, start)
 		return
@@ -454,19 +455,34 @@ func copyBytes(b []byte) []byte {
 }
 
 // serveEntry answers from a stored entry. It does not allocate: the body is
-// shared, not copied, and numbers are formatted on the stack.
+// shared, not copied, and numbers are formatted on the stack. A Range
+// request gets its range cut from the stored body (see entryRange), after
+// the client's preconditions: a 304 wins over a range.
 func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, now time.Time, cs cacheStatus) {
 	out := &ctx.Response
 	// Every name added below is canonical already: stored names are as
 	// fasthttp parsed them from the origin, the rest are literals, so
 	// fasthttp need not normalise them again on every hit.
 	out.Header.DisableNormalizing()
-	out.SetStatusCode(e.Status)
+	nm := notModified(&ctx.Request.Header, e)
+	var first, last int64
+	ra := rangeWhole
+	if !nm {
+		first, last, ra = entryRange(&ctx.Request.Header, e)
+	}
+	switch ra {
+	case rangePartial:
+		out.SetStatusCode(fasthttp.StatusPartialContent)
+	case rangeUnsatisfiable:
+		out.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+	default:
+		out.SetStatusCode(e.Status)
+	}
 	debug := s.opt.DebugHeaders
 	dated := false
 	for i := range e.Header {
 		f := &e.Header[i]
-		if clientHeaderSkip(f.Name, debug) {
+		if clientHeaderSkip(f.Name, debug) || ra == rangeUnsatisfiable && !rangeErrorField(f.Name) {
 			continue
 		}
 		if len(f.Name) == 4 && bytes.EqualFold(f.Name, []byte("Date")) {
@@ -486,12 +502,23 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	if s.opt.RUM != nil {
 		s.addServerTiming(&out.Header, st, cs)
 	}
-	if notModified(&ctx.Request.Header, e) {
+	if nm {
 		out.SetStatusCode(fasthttp.StatusNotModified)
 		out.SkipBody = true
 		return
 	}
-	out.SetBodyRaw(e.Body)
+	switch ra {
+	case rangePartial:
+		var cr [72]byte
+		out.Header.SetBytesV("Content-Range", appendContentRange(cr[:0], first, last, int64(len(e.Body))))
+		out.SetBodyRaw(e.Body[first : last+1])
+	case rangeUnsatisfiable:
+		var cr [72]byte
+		out.Header.SetBytesV("Content-Range", appendContentRange(cr[:0], -1, 0, int64(len(e.Body))))
+		out.ResetBody()
+	default:
+		out.SetBodyRaw(e.Body)
+	}
 }
 
 // notModified evaluates a client's If-None-Match / If-Modified-Since against
