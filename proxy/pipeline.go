@@ -45,7 +45,7 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, st *site, path, key []byte, st
 			return
 		}
 	} else if s.flight.Passing(key) {
-		s.pass(ctx, st, path, start, "hit-for-miss")
+		s.pass(ctx, st, path, key, start, "hit-for-miss")
 		return
 	}
 	s.miss(ctx, st, path, key, e, start)
@@ -103,7 +103,7 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 		st.metrics.observe(outcomeMiss, start)
 	case e != nil:
 		// Another request's variant (Vary): fetch our own.
-		s.pass(ctx, st, path, start, "vary-mismatch")
+		s.pass(ctx, st, path, key, start, "vary-mismatch")
 	case leader && own.resp != nil:
 		s.relay(ctx, st, own.resp, own.prefix, cacheStatus{fwd: fwd, fwdStatus: own.code, detail: reasonDetail(own.reason)})
 		st.metrics.observe(outcomeMiss, start)
@@ -122,20 +122,22 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 	default:
 		// Waited for a response that turned out not to be shareable: go to
 		// the origin on our own, at once.
-		s.pass(ctx, st, path, start, "uncacheable")
+		s.pass(ctx, st, path, key, start, "uncacheable")
 	}
 }
 
 // pass sends a cacheable request to the origin without storing or
 // coalescing: keys remembered as uncacheable, and waiters released when the
 // shared response was not shareable. The request is still the normalised one.
-func (s *Server) pass(ctx *fasthttp.RequestCtx, st *site, path []byte, start time.Time, detail string) {
+func (s *Server) pass(ctx *fasthttp.RequestCtx, st *site, path, key []byte, start time.Time, detail string) {
 	req := s.originRequest(ctx, st, true, path)
+	var seen func(*fasthttp.ResponseHeader, time.Time)
 	if ctx.IsHead() {
 		req.Header.SetMethod(fasthttp.MethodHead)
+		seen = func(h *fasthttp.ResponseHeader, sent time.Time) { s.headUpdate(ctx, st, key, h, sent) }
 	}
 	keepClientRange(&req.Header, &ctx.Request.Header)
-	if s.forward(ctx, st, req, cacheStatus{fwd: "uri-miss", detail: detail}) == 0 {
+	if s.forward(ctx, st, req, cacheStatus{fwd: "uri-miss", detail: detail}, seen) == 0 {
 		st.metrics.observe(outcomeError, start)
 		return
 	}
@@ -211,20 +213,8 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	s.noteRelease(st, &resp.Header)
 
 	if stale != nil && code == fasthttp.StatusNotModified {
-		info := responseInfo(&resp.Header, stale.Status)
-		fillFromStored(&info, stale)
-		p := cache.Evaluate(cache.Request{Method: []byte(fasthttp.MethodGet)}, info, reqTime, respTime, st.Defaults)
-		fields := storedFields(&resp.Header)
+		ne := s.updateStored(st, key, stale, &resp.Header, reqTime, respTime)
 		closeResponse(resp)
-		ne := stale.Revalidated(fields, p, reqTime, respTime)
-		if p.Store {
-			s.store.Set(ne)
-		} else {
-			// The new headers forbid storing; the stored body is still the
-			// current representation for this one response.
-			s.store.Delete(key)
-			st.metrics.uncacheableInc(p.Reason)
-		}
 		return fetchResult{entry: ne, code: code}
 	}
 	if sie != nil && code >= 500 {
@@ -288,6 +278,25 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	closeResponse(resp)
 	s.store.Set(e)
 	return fetchResult{entry: e, code: code}
+}
+
+// updateStored applies the header fields of a response that validates the
+// stored response e (a 304, or a 200 to a HEAD) to it (RFC 9111 §3.2,
+// §4.3.4), stores the updated entry when the new fields allow and returns
+// it. When they forbid storing, the stored copy is dropped; the returned
+// entry may still answer the request that brought them.
+func (s *Server) updateStored(st *site, key []byte, e *cache.Entry, h *fasthttp.ResponseHeader, reqTime, respTime time.Time) *cache.Entry {
+	info := responseInfo(h, e.Status)
+	fillFromStored(&info, e)
+	p := cache.Evaluate(cache.Request{Method: []byte(fasthttp.MethodGet)}, info, reqTime, respTime, st.Defaults)
+	ne := e.Revalidated(storedFields(h), p, reqTime, respTime)
+	if p.Store {
+		s.store.Set(ne)
+	} else {
+		s.store.Delete(key)
+		st.metrics.uncacheableInc(p.Reason)
+	}
+	return ne
 }
 
 // passReason tells which refusals are a property of the URL (remember it as
