@@ -183,7 +183,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, st *site, req *fasthttp.Reque
 	}
 	sent := s.clock()
 	t := time.Now()
-	err := st.pool.do(req, resp)
+	err := st.pool.doInterim(req, resp, s.interimSink(ctx))
 	fasthttp.ReleaseRequest(req)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)

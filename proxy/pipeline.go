@@ -70,7 +70,7 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 	var own fetchResult // the leader's own origin response when it is not shareable
 	e, leader, err := s.flight.Do(key, func() (*cache.Entry, error) {
 		req := s.originRequest(ctx, st, true, path)
-		own = s.fetch(st, req, key, stale, &ctx.Request.Header)
+		own = s.fetch(st, req, key, stale, &ctx.Request.Header, s.interimSink(ctx))
 		if own.entry != nil && own.entry == stale {
 			// Waiters serve the stale copy too rather than each asking a
 			// failing origin again.
@@ -165,7 +165,7 @@ func (s *Server) refresh(ctx *fasthttp.RequestCtx, st *site, path, key []byte, s
 		// Errors were counted in fetch; a failed refresh leaves the stale
 		// copy to serve until its windows end.
 		_, _, _ = s.flight.Do([]byte(k), func() (*cache.Entry, error) {
-			r := s.fetch(st, req, []byte(k), stale, &vary.Header)
+			r := s.fetch(st, req, []byte(k), stale, &vary.Header, nil)
 			if r.resp != nil {
 				fasthttp.ReleaseResponse(r.resp)
 			}
@@ -186,8 +186,9 @@ type fetchResult struct {
 
 // fetch sends req (released here) to the origin, conditionally when stale
 // has validators, and stores what the policy allows. vary gives the request
-// fields the stored entry's Vary values come from.
-func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache.Entry, vary cache.Header) fetchResult {
+// fields the stored entry's Vary values come from; interim, when not nil,
+// gets the origin's interim responses (never stored).
+func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache.Entry, vary cache.Header, interim interimFunc) fetchResult {
 	if stale != nil {
 		if len(stale.ETag) > 0 {
 			req.Header.SetBytesV("If-None-Match", stale.ETag)
@@ -199,7 +200,7 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	resp := fasthttp.AcquireResponse()
 	reqTime := s.clock()
 	t := time.Now()
-	err := st.pool.do(req, resp)
+	err := st.pool.doInterim(req, resp, interim)
 	respTime := s.clock()
 	fasthttp.ReleaseRequest(req)
 	sie := standIn(stale, respTime) // what answers for a failed fetch (stale-if-error)

@@ -254,7 +254,7 @@ func New(o Options) (*Server, error) {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(ln)
+	return s.srv.Serve(interimListener{ln})
 }
 
 // Shutdown stops accepting, waits for in-flight requests (bounded by ctx),
