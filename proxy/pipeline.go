@@ -104,6 +104,11 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 	case e != nil:
 		// Another request's variant (Vary): fetch our own.
 		s.pass(ctx, st, path, key, start, "vary-mismatch")
+	case leader && own.resp != nil && rangeRetry(&ctx.Request.Header, own):
+		// Too large to store, and nothing of it read yet: let the origin
+		// cut the client's range rather than relay the whole object.
+		closeResponse(own.resp)
+		s.pass(ctx, st, path, key, start, "too-large")
 	case leader && own.resp != nil:
 		s.relay(ctx, st, own.resp, own.prefix, cacheStatus{fwd: fwd, fwdStatus: own.code, detail: reasonDetail(own.reason)})
 		st.metrics.observe(outcomeMiss, start)

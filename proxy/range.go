@@ -187,3 +187,12 @@ func keepClientRange(dst, client *fasthttp.RequestHeader) {
 func rangeErrorField(name []byte) bool {
 	return len(name) < 8 || !bytes.EqualFold(name[:8], []byte("Content-"))
 }
+
+// rangeRetry reports whether a Range request's miss, whose whole object
+// turned out too large to store before any of its body was read, should go
+// to the origin again with the client's Range (see keepClientRange)
+// instead of relaying the whole object.
+func rangeRetry(h *fasthttp.RequestHeader, r fetchResult) bool {
+	return r.reason == cache.ReasonTooLarge && len(r.prefix) == 0 && r.code == fasthttp.StatusOK &&
+		h.IsGet() && len(h.Peek("Range")) > 0
+}

@@ -340,3 +340,34 @@ func TestRangePassKeepsClientRange(t *testing.T) {
 		t.Errorf("pass with stale If-Range = %d %q, want the whole 200", r.Status, r.Body)
 	}
 }
+
+// TestRangeOfObjectTooLargeToStore: a range of an object larger than
+// max_object_bytes is cut by the origin (asked again, with the client's
+// Range), not relayed whole; later ranges pass with their Range.
+func TestRangeOfObjectTooLargeToStore(t *testing.T) {
+	big := pdfBody(3 << 20) // over the harness's 1 MiB max_object_bytes
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Type", "video/mp4")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(big))
+	})
+	for i, want := range []int{2, 3} {
+		r := h.get("/v.mp4", "Range: bytes=1000-1999")
+		if r.Status != http.StatusPartialContent || !bytes.Equal([]byte(r.Body), big[1000:2000]) {
+			t.Fatalf("request %d: %d with %d bytes, want 206 with bytes 1000-1999", i, r.Status, len(r.Body))
+		}
+		if got := r.Header.Get("Content-Range"); got != fmt.Sprintf("bytes 1000-1999/%d", len(big)) {
+			t.Errorf("request %d: Content-Range = %q", i, got)
+		}
+		if n := h.originCount(); n != want {
+			t.Errorf("request %d: origin saw %d requests, want %d", i, n, want)
+		}
+		if got := h.lastSeen().Header.Get("Range"); got != "bytes=1000-1999" {
+			t.Errorf("request %d: origin's last request had Range %q", i, got)
+		}
+	}
+	// Without Range the whole object streams through, as before.
+	if r := h.get("/v.mp4"); r.Status != http.StatusOK || len(r.Body) != len(big) {
+		t.Errorf("whole = %d with %d bytes", r.Status, len(r.Body))
+	}
+}
