@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -59,7 +60,10 @@ func (t *interimTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Requ
 // interim responses handed to sink: one connection from hc's pool, the
 // request written under hc.WriteTimeout, the response read under
 // hc.ReadTimeout, and a streamed body that gives the connection back (or
-// closes it when it was not read to its end) when the body is closed.
+// closes it when it was not read to its end) when the body is closed. It
+// relies on the HostClient settings of newOriginPool: MaxConnDuration and
+// DisableHeaderNamesNormalizing, which the proxy does not set, are not
+// applied here.
 func roundTripInterim(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, sink interimFunc) (bool, error) {
 	skipBody, streamBody := resp.SkipBody, resp.StreamBody
 	cc, err := hc.AcquireConn(hc.ReadTimeout, req.ConnectionClose())
@@ -209,8 +213,28 @@ func (l interimListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tc, ok := c.(tlsConn); ok {
+		// fasthttp finds TLS by these methods (RequestCtx.IsTLS).
+		return &interimTLSConn{interimConn: interimConn{Conn: c}, tc: tc}, nil
+	}
 	return &interimConn{Conn: c}, nil
 }
+
+// tlsConn is what fasthttp's server asks of a TLS connection.
+type tlsConn interface {
+	Handshake() error
+	ConnectionState() tls.ConnectionState
+}
+
+// interimTLSConn is an interimConn over TLS that still looks like TLS to fasthttp.
+type interimTLSConn struct {
+	interimConn
+	tc tlsConn
+}
+
+func (c *interimTLSConn) Handshake() error                     { return c.tc.Handshake() }
+func (c *interimTLSConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+func (c *interimTLSConn) interim() *interimConn                { return &c.interimConn }
 
 // interimConn is a client connection that knows whether fasthttp wrote to
 // it since it last read from it. fasthttp flushes a response before it
@@ -225,6 +249,8 @@ type interimConn struct {
 	wrote  atomic.Bool
 	broken atomic.Bool // an interim write failed: send no more
 }
+
+func (c *interimConn) interim() *interimConn { return c }
 
 func (c *interimConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -245,10 +271,11 @@ func (c *interimConn) Write(p []byte) (int, error) {
 // through interimListener. 100 Continue is not passed: it answers the
 // proxy's own request, and fasthttp already answered the client's Expect.
 func (s *Server) interimSink(ctx *fasthttp.RequestCtx) interimFunc {
-	c, ok := ctx.Conn().(*interimConn)
+	ic, ok := ctx.Conn().(interface{ interim() *interimConn })
 	if !ok || !ctx.Request.Header.IsHTTP11() {
 		return nil
 	}
+	c := ic.interim()
 	return func(h *fasthttp.ResponseHeader) {
 		if h.StatusCode() == fasthttp.StatusContinue || c.broken.Load() || c.wrote.Load() {
 			return

@@ -4,8 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -13,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -231,4 +238,54 @@ type failConn struct {
 func (c *failConn) Write(p []byte) (int, error) {
 	c.t.Errorf("interim response written after a partial response: %q", p)
 	return len(p), nil
+}
+
+// TestInterimListenerKeepsTLS: a TLS connection wrapped for interim
+// responses still looks like TLS to fasthttp, and still gets them.
+func TestInterimListenerKeepsTLS(t *testing.T) {
+	cert := selfSigned(t)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := interimListener{tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}})}
+	defer ln.Close()
+	type seen struct{ tls, sink bool }
+	got := make(chan seen, 1)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		got <- seen{ctx.IsTLS(), (&Server{}).interimSink(ctx) != nil}
+	}}
+	go func() { _ = srv.Serve(ln) }() // ends with ln.Close
+	defer func() { _ = srv.Shutdown() }()
+	c, err := tls.Dial("tcp", raw.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; !s.tls || !s.sink {
+		t.Errorf("IsTLS = %v, interim sink = %v; want both", s.tls, s.sink)
+	}
+}
+
+// selfSigned makes a certificate for 127.0.0.1, valid for an hour.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
