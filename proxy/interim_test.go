@@ -289,3 +289,22 @@ func selfSigned(t *testing.T) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// TestInterimFloodFails: an origin that sends interim responses without
+// end fails the exchange after maxInterim of them, like no answer.
+func TestInterimFloodFails(t *testing.T) {
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</x.css>; rel=preload")
+		for range maxInterim + 1 {
+			w.WriteHeader(http.StatusEarlyHints)
+		}
+		fmt.Fprint(w, "never seen")
+	})
+	r, got := h.doInterim(http.MethodGet, "/flood/")
+	if r.Status != http.StatusBadGateway {
+		t.Errorf("status = %d, want 502", r.Status)
+	}
+	if len(got) != maxInterim {
+		t.Errorf("client got %d interim responses, want %d", len(got), maxInterim)
+	}
+}
