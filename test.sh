@@ -12,6 +12,8 @@ export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo /root/g
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need+=(prometheus)
+# systemd-analyze verifies deploy/systemd/edgevitals.service (it runs without systemd as PID 1).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if ((${#need[@]})); then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "test.sh: installing ${need[*]}"
@@ -20,6 +22,32 @@ if ((${#need[@]})); then
 	else
 		echo "!!! test.sh: ${need[*]} missing and not root: the tests that need them will SKIP" >&2
 		echo "!!! (under CI=true they FAIL instead). Install with: sudo apt-get install -y ${need[*]}" >&2
+	fi
+fi
+
+# Helm lints and renders deploy/helm/edgevitals (deploy/helm_test.go), built from the Go
+# module proxy into GOPATH/bin once (about 5 minutes on 2 cores), then reused. Pinned:
+# a new Helm may render differently, which is a change to review.
+helm_version=v3.22.1
+if [ "$(helm version --template '{{.Version}}' 2>/dev/null)" != "$helm_version" ]; then
+	echo "test.sh: installing helm $helm_version into $(go env GOPATH)/bin"
+	helm_log=$(mktemp)
+	if ! timeout 1200 env GOFLAGS=-mod=mod go install \
+		-ldflags "-X helm.sh/helm/v3/internal/version.version=$helm_version" \
+		"helm.sh/helm/v3/cmd/helm@$helm_version" >"$helm_log" 2>&1; then
+		tail -5 "$helm_log" >&2
+		echo "!!! test.sh: helm did not install: the chart tests will SKIP (FAIL under CI=true)" >&2
+	fi
+	rm -f "$helm_log"
+fi
+
+# Grafana's dashboard-linter, when it can be had: its go.mod has a replace directive, so
+# `go install` refuses it (upstream's README says so), and the module proxy does not
+# serve it here. deploy/dashboard_lint_test.go then runs the linter's rules ported to Go,
+# with the same .lint exclusions, and the test of the real binary SKIPs, also under CI.
+if ! command -v dashboard-linter >/dev/null 2>&1; then
+	if ! timeout 120 env GOFLAGS=-mod=mod go install github.com/grafana/dashboard-linter@latest >/dev/null 2>&1; then
+		echo "!!! test.sh: dashboard-linter cannot be installed from the Go module proxy: its rules run as a Go port instead" >&2
 	fi
 fi
 

@@ -1,7 +1,7 @@
 package cache
 
-// Directives is a parsed Cache-Control value (also CDN-Cache-Control and Surrogate-Control,
-// RFC 9213, which share its syntax). Delta-seconds fields are -1 when absent. An invalid value
+// Directives is a parsed Cache-Control value (also Surrogate-Control, which shares its syntax;
+// CDN-Cache-Control is a Structured Field and ParseTargeted reads it). Delta-seconds fields are -1 when absent. An invalid value
 // of max-age or s-maxage makes it 0 (stale, RFC 9111 §4.2.1); when a directive appears more
 // than once the first valid occurrence wins. Qualified no-cache="x" and private="x" are treated
 // as unqualified, which is the safe reading for a shared cache that does not strip fields.

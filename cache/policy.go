@@ -75,6 +75,10 @@ type Defaults struct {
 	StaleWhileRevalidate, StaleIfError time.Duration // when the response says nothing
 	MaxObjectBytes                     int64         // larger responses are not stored; 0 = no limit
 	Keep                               time.Duration // extra hold for responses with validators; 0 = DefaultKeep
+	// HeuristicMax turns on heuristic freshness from Last-Modified (RFC 9111 §4.2.2): a
+	// response without explicit freshness but with a valid Last-Modified is fresh for 10% of
+	// (Date - Last-Modified), at most HeuristicMax, instead of DefaultTTL. 0 = off.
+	HeuristicMax time.Duration
 }
 
 // Policy is the verdict on one origin response.
@@ -86,6 +90,7 @@ type Policy struct {
 	SWR, SIE   time.Duration // stale windows (RFC 5861), 0 when forbidden
 	NoStale    bool          // must-revalidate, proxy-revalidate or s-maxage: never serve stale, not even stale-if-error
 	NoCache    bool          // stored, but must be validated before each use
+	Heuristic  bool          // Freshness is heuristic (RFC 9111 §4.2.2): from Last-Modified or DefaultTTL
 	Hold       time.Duration // how long the store keeps it: Freshness + max(SWR, SIE), plus a keep time with validators; > 0 when Store
 }
 
@@ -104,7 +109,9 @@ func statusClass(code int) int {
 		// 206: partial content is never stored; 304: not a full response.
 		return statusNever
 	}
-	if code >= 200 && code < 500 {
+	if code >= 200 && code < 600 {
+		// RFC 9111 §3: any final status may be stored when the response has explicit
+		// freshness (5xx included); only the statuses above get heuristic freshness.
 		return statusExplicitOnly
 	}
 	return statusNever
@@ -114,9 +121,12 @@ func refuse(r Reason) Policy { return Policy{Reason: r} }
 
 // Evaluate decides whether a shared cache may store resp (RFC 9111 §3, §4.2; RFC 9213; RFC 5861)
 // and for how long. requestTime is when the request went to the origin and responseTime when
-// the response arrived. CDN-Cache-Control, else Surrogate-Control, replaces Cache-Control for
-// freshness, no-cache and stale directives when present, but no-store and private in
-// Cache-Control always win. A response with Set-Cookie is never stored.
+// the response arrived. A valid CDN-Cache-Control (ParseTargeted; an invalid one is ignored as a
+// whole), else Surrogate-Control, replaces Cache-Control for freshness, no-cache and stale
+// directives when present; Cache-Control private always wins, and Cache-Control no-store wins
+// unless the targeted field gives freshness. A response with Set-Cookie is never stored. Any
+// final status may be stored with explicit freshness; heuristic freshness (DefaultTTL, or
+// Last-Modified with HeuristicMax) needs a heuristically cacheable status or public.
 func Evaluate(req Request, resp Response, requestTime, responseTime time.Time, d Defaults) Policy {
 	if !storableMethod(req.Method) {
 		return refuse(ReasonMethod)
@@ -127,8 +137,8 @@ func Evaluate(req Request, resp Response, requestTime, responseTime time.Time, d
 	}
 	cc := ParseCacheControl(resp.CacheControl)
 	eff, targeted := cc, false
-	if t := trimSpace(resp.CDNCacheControl); len(t) > 0 {
-		eff, targeted = ParseCacheControl(t), true
+	if t, ok := ParseTargeted(resp.CDNCacheControl); ok {
+		eff, targeted = t, true
 	} else if t := surrogateFor(trimSpace(resp.SurrogateControl), SurrogateName); len(t) > 0 {
 		eff, targeted = ParseCacheControl(t), true
 	}
@@ -152,7 +162,11 @@ func Evaluate(req Request, resp Response, requestTime, responseTime time.Time, d
 		return refuse(ReasonTooLarge)
 	}
 
-	date, dateOK := parseHTTPDate(resp.Date)
+	date, dateOK := ParseHTTPDate(resp.Date, responseTime)
+	base := responseTime // what Expires and Last-Modified are measured from
+	if dateOK {
+		base = date
+	}
 	var fresh int64 // seconds, or -1 for DefaultTTL
 	explicit := true
 	noStale := eff.MustRevalidate || eff.ProxyRevalidate
@@ -166,26 +180,26 @@ func Evaluate(req Request, resp Response, requestTime, responseTime time.Time, d
 	case cc.MaxAge >= 0:
 		fresh = cc.MaxAge
 	case len(trimSpace(resp.Expires)) > 0:
-		// An invalid Expires (such as "0") means already expired (RFC 9111 §5.3).
-		if exp, ok := parseHTTPDate(resp.Expires); ok {
-			base := responseTime
-			if dateOK {
-				base = date
-			}
-			fresh = max(0, int64(exp.Sub(base)/time.Second))
+		// RFC 9111 §5.3: "A cache recipient MUST interpret invalid date formats,
+		// especially the value "0", as representing a time in the past (i.e.,
+		// "already expired")." Several Expires lines, joined, are not a date either.
+		if exp, ok := ParseHTTPDate(resp.Expires, responseTime); ok {
+			fresh = min(max(0, int64(exp.Sub(base)/time.Second)), maxDelta)
 		}
 	default:
 		explicit = false
 		fresh = -1
 	}
-	if !explicit && class != statusHeuristic {
+	// RFC 9111 §5.2.2.9: "If a response with the public directive has no explicit
+	// freshness information, it is heuristically cacheable".
+	if !explicit && class != statusHeuristic && !eff.Public {
 		return refuse(ReasonStatus)
 	}
 	p := Policy{Store: true, NoStale: noStale, NoCache: eff.NoCache}
 	if fresh >= 0 {
 		p.Freshness = time.Duration(fresh) * time.Second
 	} else {
-		p.Freshness = max(0, d.DefaultTTL)
+		p.Freshness, p.Heuristic = heuristicFreshness(resp.LastModified, base, responseTime, d)
 	}
 
 	if !p.NoStale {
@@ -221,6 +235,24 @@ func Evaluate(req Request, resp Response, requestTime, responseTime time.Time, d
 	return p
 }
 
+// heuristicFreshness is the freshness lifetime of a response without explicit freshness
+// (RFC 9111 §4.2.2): "If the response has a Last-Modified header field (Section 8.8.2 of
+// [HTTP]), caches are encouraged to use a heuristic expiration value that is no more than some
+// fraction of the interval since that time. A typical setting of this fraction might be 10%."
+// With d.HeuristicMax set and a valid Last-Modified, it is 10% of base - Last-Modified (base is
+// Date, else the response time), at most d.HeuristicMax, whole seconds; else d.DefaultTTL. The
+// Warning field that RFC 7234 asked for with heuristics is obsolete (RFC 9111 §5.5) and is not
+// sent; Age is, as on every response from the cache.
+func heuristicFreshness(lastModified []byte, base, now time.Time, d Defaults) (time.Duration, bool) {
+	if d.HeuristicMax > 0 {
+		if lm, ok := ParseHTTPDate(lastModified, now); ok {
+			f := min(max(0, base.Sub(lm)/10), d.HeuristicMax)
+			return f.Truncate(time.Second), true
+		}
+	}
+	return max(0, d.DefaultTTL), d.DefaultTTL > 0
+}
+
 // window is a stale window from a directive (seconds, -1 when absent) or the site default.
 func window(directive int64, def time.Duration) time.Duration {
 	if directive >= 0 {
@@ -229,58 +261,29 @@ func window(directive int64, def time.Duration) time.Duration {
 	return max(0, def)
 }
 
-// initialAge is corrected_initial_age (RFC 9111 §4.2.3).
-func initialAge(ageField []byte, date time.Time, dateOK bool, requestTime, responseTime time.Time) time.Duration {
+// initialAge is corrected_initial_age (RFC 9111 §4.2.3), the Age field read by ageField.
+func initialAge(ageValue []byte, date time.Time, dateOK bool, requestTime, responseTime time.Time) time.Duration {
 	var apparent time.Duration
 	if dateOK {
 		apparent = max(0, responseTime.Sub(date))
 	}
-	var age time.Duration
-	if v := trimSpace(ageField); len(v) > 0 {
-		if !validAge(v) {
-			// Age is a singleton of delta-seconds. Anything else (negative,
-			// a float, text, parameters, a list made of repeated lines):
-			// trust nothing about the response's age and treat it as stale,
-			// as for an invalid Expires.
-			return staleAge
-		}
-		first, _ := cutMember(v)
-		if n := parseDelta(first); n > 0 {
-			age = time.Duration(n) * time.Second
-		}
-	}
 	delay := max(0, responseTime.Sub(requestTime))
-	return max(apparent, age+delay)
+	return max(apparent, ageField(ageValue)+delay)
 }
 
-// staleAge is the age given to a response whose Age field is invalid: older
-// than any freshness lifetime.
-const staleAge = 100 * 365 * 24 * time.Hour
-
-// validAge accepts delta-seconds, or a comma-separated list of them with no
-// white space (a list from one sender: its first member counts). A list
-// with spaces is what joining repeated Age lines gives, and repeated lines
-// are not a valid singleton.
-func validAge(v []byte) bool {
-	for {
-		m, rest, more := bytes.Cut(v, comma)
-		if !allDigits(m) {
-			return false
-		}
-		if !more {
-			return true
-		}
-		v = rest
+// ageField reads the Age field (several lines joined with ", "), RFC 9111 §5.1: "Although it
+// is defined as a singleton header field, a cache encountering a message with a list-based Age
+// field value SHOULD use the first member of the field value, discarding subsequent ones. If
+// the field value (after discarding additional members, as per above) is invalid (e.g., it
+// contains something other than a non-negative integer), a cache SHOULD ignore the field."
+// So "0, 7200" and two lines "0" and "7200" are 0 s old, while "1.5", "-1", "abc" and
+// "60;foo=bar" count as no Age at all. Values above 2^31 are 2^31 (§1.2.2).
+func ageField(v []byte) time.Duration {
+	first, _ := cutMember(v)
+	if n := parseDelta(first); n > 0 {
+		return time.Duration(n) * time.Second
 	}
-}
-
-func allDigits(v []byte) bool {
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return len(v) > 0
+	return 0
 }
 
 // comma separates the members of a list field.
@@ -306,28 +309,6 @@ func varyStar(v []byte) bool {
 		}
 	}
 	return false
-}
-
-// httpDateLayouts are the HTTP-date forms a recipient must accept (RFC 9110 §5.6.7).
-var httpDateLayouts = [...]string{
-	"Mon, 02 Jan 2006 15:04:05 GMT",
-	"Monday, 02-Jan-06 15:04:05 GMT",
-	"Mon Jan _2 15:04:05 2006",
-}
-
-// parseHTTPDate parses an HTTP-date (the first member when several lines were joined).
-func parseHTTPDate(v []byte) (time.Time, bool) {
-	v = trimSpace(v)
-	if len(v) == 0 || len(v) > 64 {
-		return time.Time{}, false
-	}
-	s := string(v)
-	for _, layout := range httpDateLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
 }
 
 // SurrogateName is the device token edgevitals announces in

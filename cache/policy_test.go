@@ -56,8 +56,21 @@ func TestEvaluate(t *testing.T) {
 		{"too large", get, Response{Status: 200, CacheControl: []byte("max-age=60"), ContentLength: 2 << 20}, site, want{reason: ReasonTooLarge}},
 		{"unknown length", get, Response{Status: 200, CacheControl: []byte("max-age=60"), ContentLength: -1}, site, want{store: true, freshness: time.Minute, swr: 30 * time.Second, sie: time.Hour}},
 		{"206 never", get, Response{Status: 206, CacheControl: []byte("max-age=60")}, site, want{reason: ReasonStatus}},
-		{"500 never", get, Response{Status: 500, CacheControl: []byte("max-age=60")}, site, want{reason: ReasonStatus}},
-		{"503 never", get, Response{Status: 503, CacheControl: []byte("max-age=60")}, site, want{reason: ReasonStatus}},
+		// RFC 9111 §3: a response may be stored when "the response status code is final"
+		// and it "contains ... a max-age response directive" (or Expires, s-maxage, public,
+		// or a heuristically cacheable status); 5xx are final statuses.
+		{"500 with max-age", get, Response{Status: 500, CacheControl: []byte("max-age=60")}, rfc, want{store: true, freshness: time.Minute}},
+		{"503 with s-maxage", get, Response{Status: 503, CacheControl: []byte("s-maxage=60")}, rfc, want{store: true, freshness: time.Minute, noStale: true}},
+		{"599 with Expires", get, Response{Status: 599, Date: []byte(httpDate(t0)), Expires: []byte(httpDate(t0.Add(time.Minute)))}, rfc, want{store: true, freshness: time.Minute}},
+		{"502 with CDN-Cache-Control", get, Response{Status: 502, CDNCacheControl: []byte("max-age=60")}, rfc, want{store: true, freshness: time.Minute}},
+		{"500 without freshness", get, Response{Status: 500}, site, want{reason: ReasonStatus}},
+		{"503 without freshness", get, Response{Status: 503, LastModified: []byte(httpDate(t0.Add(-time.Hour)))}, site, want{reason: ReasonStatus}},
+		{"100 never", get, Response{Status: 100, CacheControl: []byte("max-age=60")}, site, want{reason: ReasonStatus}},
+		// §5.2.2.9: "If a response with the public directive has no explicit freshness
+		// information, it is heuristically cacheable".
+		{"599 public is heuristic", get, Response{Status: 599, CacheControl: []byte("public")}, site, want{store: true, freshness: 5 * time.Minute, swr: 30 * time.Second, sie: time.Hour}},
+		{"403 public is heuristic", get, Response{Status: 403, CacheControl: []byte("public")}, site, want{store: true, freshness: 5 * time.Minute, swr: 30 * time.Second, sie: time.Hour}},
+		{"403 without public", get, Response{Status: 403}, site, want{reason: ReasonStatus}},
 		{"501 heuristic", get, Response{Status: 501}, site, want{store: true, freshness: 5 * time.Minute, swr: 30 * time.Second, sie: time.Hour}},
 		{"404 heuristic", get, Response{Status: 404}, site, want{store: true, freshness: 5 * time.Minute, swr: 30 * time.Second, sie: time.Hour}},
 		{"302 without freshness", get, Response{Status: 302}, site, want{reason: ReasonStatus}},
@@ -117,9 +130,11 @@ func TestEvaluateAge(t *testing.T) {
 		{"apparent age from Date", "", httpDate(t0.Add(-30 * time.Second)), t0, t0, 30 * time.Second},
 		{"Age beats smaller apparent age", "60", httpDate(t0.Add(-30 * time.Second)), t0, t0, 60 * time.Second},
 		{"Date in the future is no age", "", httpDate(t0.Add(time.Hour)), t0, t0, 0},
-		{"invalid Age: stale", "abc", "", t0, t0, staleAge},
+		{"invalid Age: ignored", "abc", "", t0, t0, 0},
+		{"invalid Age still leaves the delay", "abc", "", t0, t0.Add(time.Second), time.Second},
 		{"an Age list: the first", "5,900", "", t0, t0, 5 * time.Second},
-		{"joined Age lines: stale", "5, 900", "", t0, t0, staleAge},
+		{"joined Age lines: the first", "5, 900", "", t0, t0, 5 * time.Second},
+		{"Age capped at 2^31", "99999999999999999999", "", t0, t0, maxDelta * time.Second},
 		{"invalid Date ignored", "", "yesterday", t0, t0, 0},
 	}
 	for _, tt := range tests {
@@ -162,7 +177,12 @@ func TestReasonString(t *testing.T) {
 	}
 }
 
-func TestInvalidAgeIsStale(t *testing.T) {
+// RFC 9111 §5.1: "Although it is defined as a singleton header field, a cache encountering a
+// message with a list-based Age field value SHOULD use the first member of the field value,
+// discarding subsequent ones. If the field value (after discarding additional members, as per
+// above) is invalid (e.g., it contains something other than a non-negative integer), a cache
+// SHOULD ignore the field." Age arrives with several lines joined by ", " (responseInfo).
+func TestAgeField(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	date := []byte(httpDate(now))
 	f := func(age string, wantFresh bool) {
@@ -178,16 +198,24 @@ func TestInvalidAgeIsStale(t *testing.T) {
 	f("", true)
 	f("0", true)
 	f("600", true)
-	f("0,7200", true) // the first member counts
+	f("0,7200", true)  // the first member counts
+	f("0, 7200", true) // also when two lines were joined
+	f("0, old", true)
+	f("0, 0", true)
 	f("7200", false)
 	f("7200,0", false)
-	f("abc", false)
-	f("-7200", false)
-	f("7200.0", false)
-	f("60;foo=bar", false)
-	f("0, 0", false)       // two Age lines joined
-	f("3600, 3600", false) // likewise
-	f("0, 7200", false)
+	f("7200, 0", false)
+	f("2147483647", false)
+	f("2147483648", false)
+	f("2147483649", false)
+	f("99999999999999999999", false)
+	// Not a non-negative integer: the field is ignored, the response is fresh.
+	f("abc", true)
+	f("-7200", true)
+	f("7200.0", true)
+	f("1.5", true)
+	f("60;foo=bar", true)
+	f("old, 0", true)
 }
 
 func TestSurrogateTargets(t *testing.T) {

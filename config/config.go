@@ -41,7 +41,15 @@ type Server struct {
 	MaxHeaderBytes  Size     `toml:"max_header_bytes"` // 64KiB: CMS cookies are big
 	MaxBodyBytes    Size     `toml:"max_body_bytes"`   // request bodies; 32MiB
 	MaxConns        int      `toml:"max_conns"`        // 10000
+	// TrustedProxies are the CIDRs or addresses of the proxies in front (a TLS terminator, a
+	// load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed; default none.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	ProxyProtocol  bool     `toml:"proxy_protocol"` // every proxy connection opens with a PROXY v1/v2 header
 }
+
+// TrustedNets returns TrustedProxies parsed; entries that do not parse (Validate reports
+// them) are left out, so a bad entry never widens trust.
+func (s Server) TrustedNets() []netip.Prefix { return prefixes(s.TrustedProxies) }
 
 // Cache configures the shared cache.
 type Cache struct {
@@ -77,6 +85,12 @@ type Site struct {
 	BypassPaths          []string  `toml:"bypass_paths"`           // added to the preset's; prefix or glob
 	HealthPath           string    `toml:"health_path"`            // "" = no active health checks
 	HealthInterval       Duration  `toml:"health_interval"`        // 5s
+	// HeuristicMax turns on heuristic freshness (RFC 9111 §4.2.2) for responses without
+	// explicit freshness: 10% of the time since Last-Modified, at most this. "0s" = off.
+	HeuristicMax Duration `toml:"heuristic_max"`
+	// StripCDNCacheControl withholds CDN-Cache-Control from clients; by default it is
+	// forwarded for the caches in front (RFC 9213 §3).
+	StripCDNCacheControl bool `toml:"strip_cdn_cache_control"`
 }
 
 // Presets are the accepted values of Site.Preset.
@@ -138,9 +152,12 @@ type Purge struct {
 
 // AllowNets returns Allow parsed; entries that do not parse (Validate reports them) are
 // left out, so a bad entry never widens access.
-func (p Purge) AllowNets() []netip.Prefix {
-	nets := make([]netip.Prefix, 0, len(p.Allow))
-	for _, s := range p.Allow {
+func (p Purge) AllowNets() []netip.Prefix { return prefixes(p.Allow) }
+
+// prefixes parses a list of CIDRs or addresses, leaving out those that do not parse.
+func prefixes(list []string) []netip.Prefix {
+	nets := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
 		if n, err := parsePrefix(s); err == nil {
 			nets = append(nets, n)
 		}

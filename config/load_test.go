@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -201,6 +202,29 @@ func TestParseProblems(t *testing.T) {
 			want: []string{"test.toml:7: site[0].health_interval: must be > 0, got 0s"},
 		},
 		{
+			name: "heuristic_max is a duration >= 0",
+			src:  minimal + "heuristic_max = \"-1h\"\nstrip_cdn_cache_control = \"yes\"\n",
+			want: []string{
+				"test.toml:6: site[0].heuristic_max: must be >= 0, got -1h0m0s",
+				"test.toml:7: site[0].strip_cdn_cache_control: must be true or false, got \"yes\"",
+			},
+		},
+		{
+			name: "trusted proxies are CIDRs or addresses, each on its line",
+			src: minimal + "[server]\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/33\"]\nproxy_protocol = \"yes\"\n" +
+				"[purge]\nallow = [\n  \"::1\",\n  \"hitch.local\",\n]\n",
+			want: []string{
+				`test.toml:7: server.trusted_proxies[1]: must be a CIDR like "10.0.0.0/8" or an IP address, got "10.0.0.0/33"`,
+				`test.toml:8: server.proxy_protocol: must be true or false, got "yes"`,
+				`test.toml:12: purge.allow[1]: must be a CIDR like "10.0.0.0/8" or an IP address, got "hitch.local"`,
+			},
+		},
+		{
+			name: "trusted proxies written one per line",
+			src:  minimal + "[server]\ntrusted_proxies = [\n  \"::1/128\",\n  \"localhost\",\n]\n",
+			want: []string{`test.toml:9: server.trusted_proxies[1]: must be a CIDR like "10.0.0.0/8" or an IP address, got "localhost"`},
+		},
+		{
 			name: "sample rate is a ratio, NaN included",
 			src:  minimal + "[rum]\nsample_rate = nan\n",
 			want: []string{"test.toml:7: rum.sample_rate: must be between 0 and 1, got NaN"},
@@ -258,6 +282,24 @@ func TestParseDefaults(t *testing.T) {
 		}},
 		{"purge allow default is loopback", "", func(c *Config) (any, any) {
 			return len(c.Purge.AllowNets()), 2
+		}},
+		{"heuristic freshness is off by default", "", func(c *Config) (any, any) {
+			return c.Sites[0].HeuristicMax, Duration(0)
+		}},
+		{"heuristic_max", "heuristic_max = \"1h\"\n", func(c *Config) (any, any) {
+			return c.Sites[0].HeuristicMax, Duration(time.Hour)
+		}},
+		{"CDN-Cache-Control is forwarded by default", "", func(c *Config) (any, any) {
+			return c.Sites[0].StripCDNCacheControl, false
+		}},
+		{"strip_cdn_cache_control", "strip_cdn_cache_control = true\n", func(c *Config) (any, any) {
+			return c.Sites[0].StripCDNCacheControl, true
+		}},
+		{"no trusted proxies by default", "", func(c *Config) (any, any) {
+			return fmt.Sprint(c.Server.TrustedNets(), c.Server.ProxyProtocol), "[] false"
+		}},
+		{"trusted proxies: addresses are single-address prefixes", "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\", \"::1\"]\nproxy_protocol = true\n", func(c *Config) (any, any) {
+			return fmt.Sprint(c.Server.TrustedNets(), c.Server.ProxyProtocol), "[127.0.0.1/32 10.0.0.0/8 ::1/128] true"
 		}},
 		{"token from the environment", "", func(c *Config) (any, any) {
 			return c.Server.AdminToken.Reveal(), "env-token"

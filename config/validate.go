@@ -86,6 +86,15 @@ func (v *checker) listen(key, s string) {
 	}
 }
 
+// prefixes checks a list of CIDRs or single addresses.
+func (v *checker) prefixes(key string, list []string) {
+	for i, a := range list {
+		if _, err := parsePrefix(a); err != nil {
+			v.fail(fmt.Sprintf("%s[%d]", key, i), `must be a CIDR like "10.0.0.0/8" or an IP address, got %q`, a)
+		}
+	}
+}
+
 func (c *Config) validate(skip map[string]bool) []Problem {
 	v := &checker{skip: skip}
 	if c.DataDir == "" {
@@ -97,11 +106,7 @@ func (c *Config) validate(skip map[string]bool) []Problem {
 	c.Server.validate(v)
 	c.Cache.validate(v)
 	c.validateSites(v)
-	for i, a := range c.Purge.Allow {
-		if _, err := parsePrefix(a); err != nil {
-			v.fail(fmt.Sprintf("purge.allow[%d]", i), `must be a CIDR like "10.0.0.0/8" or an IP address, got %q`, a)
-		}
-	}
+	v.prefixes("purge.allow", c.Purge.Allow)
 	c.validateVitals(v)
 	v.ratio("rum.sample_rate", c.RUM.SampleRate)
 	c.validateConversions(v)
@@ -136,6 +141,7 @@ func (s *Server) validate(v *checker) {
 	v.size("server.max_header_bytes", s.MaxHeaderBytes)
 	v.size("server.max_body_bytes", s.MaxBodyBytes)
 	v.count("server.max_conns", s.MaxConns)
+	v.prefixes("server.trusted_proxies", s.TrustedProxies)
 }
 
 // sameListener reports whether two listen addresses would take the same port: the same
@@ -235,6 +241,7 @@ func (s *Site) validate(v *checker, key string) {
 	if s.StaleIfError != nil {
 		v.nonNegative(key+".stale_if_error", *s.StaleIfError)
 	}
+	v.nonNegative(key+".heuristic_max", s.HeuristicMax)
 	if s.ReleaseHeader != "" && !isToken(s.ReleaseHeader) {
 		v.fail(key+".release_header", `must be a header name like "X-Release", got %q`, s.ReleaseHeader)
 	}

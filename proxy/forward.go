@@ -10,16 +10,6 @@ import (
 	"github.com/edgevitals/edgevitals/cache"
 )
 
-// requestScheme is the scheme the visitor used: "https" when the TLS
-// terminator in front says so, else "http". It is part of the cache key
-// (WordPress writes absolute URLs), so trusting it cannot mix pages up.
-func requestScheme(h *fasthttp.RequestHeader) []byte {
-	if v := h.Peek("X-Forwarded-Proto"); len(v) == 5 && bytes.EqualFold(v, schemeHTTPS) {
-		return schemeHTTPS
-	}
-	return schemeHTTP
-}
-
 // Shared, never modified.
 var schemeHTTP, schemeHTTPS = []byte("http"), []byte("https")
 
@@ -114,7 +104,7 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 	ctx.Request.CopyTo(req)
 	h := &req.Header
 	stripRequestHopByHop(h)
-	scheme := requestScheme(&ctx.Request.Header)
+	scheme, forwardedFor := s.forwardingFields(ctx)
 	if cacheable {
 		for _, k := range conditionalHeaders {
 			h.Del(k)
@@ -141,7 +131,7 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 	req.UseHostHeader = true
 	h.SetHostBytes(ctx.Host())
 	h.Del("X-Forwarded-For")
-	h.Set("X-Forwarded-For", ctx.RemoteIP().String())
+	h.SetBytesV("X-Forwarded-For", forwardedFor)
 	h.SetBytesV("X-Forwarded-Proto", scheme)
 	h.SetBytesV("X-Forwarded-Host", ctx.Host())
 	h.Add("Via", "1.1 edgevitals")
@@ -252,7 +242,7 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, st *site, resp *fasthttp.Respon
 	conn := connectionTokens(resp.Header.PeekAll("Connection"))
 	dated := false
 	for k, v := range resp.Header.All() {
-		if clientHeaderSkip(k, s.opt.DebugHeaders) || bytes.EqualFold(k, []byte("Content-Length")) ||
+		if clientHeaderSkip(k, s.opt.DebugHeaders, st.StripCDNCacheControl) || bytes.EqualFold(k, []byte("Content-Length")) ||
 			isHopByHop(k) || listed(conn, k) {
 			continue
 		}

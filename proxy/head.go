@@ -25,5 +25,5 @@ func (s *Server) headUpdate(ctx *fasthttp.RequestCtx, st *site, key []byte, h *f
 		e.MarkStale()
 		return
 	}
-	s.updateStored(st, key, e, h, sent, s.clock())
+	s.updateStored(st, key, e, policyRequest(&ctx.Request.Header), h, sent, s.clock())
 }

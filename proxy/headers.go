@@ -72,9 +72,18 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader) {
 }
 
 // storedHeaderSkip reports whether a response field is left out of a stored
-// entry, beside the hop-by-hop fields (isHopByHop, listed): fields that
-// describe this one transfer (Content-Length, Age; Date is kept), cookies
-// (never shared), and the CDN-targeted fields that only edgevitals reads.
+// entry, beside the hop-by-hop fields (isHopByHop: Connection, Keep-Alive,
+// Proxy-Connection, TE, Transfer-Encoding, Upgrade, Trailer and the proxy
+// authentication fields) and those the Connection lines name (listed). RFC 9111
+// §3.1: the connection-specific fields are removed before forwarding, "and
+// this MAY be implemented by doing so before storage", and "Header fields that
+// are specific to the proxy that a cache uses when forwarding a request MUST
+// NOT be stored ... Effectively, this is limited to Proxy-Authenticate ...,
+// Proxy-Authentication-Info ..., and Proxy-Authorization". Also left out: the
+// fields that describe this one transfer (Content-Length, Age; Date is kept),
+// cookies (a response with Set-Cookie is never stored, see cache.Evaluate), and
+// Surrogate-Control, which is meant for surrogates like this one alone.
+// CDN-Cache-Control is kept: it is forwarded to clients (see clientHeaderSkip).
 func storedHeaderSkip(k []byte) bool {
 	switch len(k) {
 	case 3:
@@ -84,18 +93,24 @@ func storedHeaderSkip(k []byte) bool {
 	case 14:
 		return bytes.EqualFold(k, []byte("Content-Length"))
 	case 17:
-		return bytes.EqualFold(k, []byte("CDN-Cache-Control")) || bytes.EqualFold(k, []byte("Surrogate-Control"))
+		return bytes.EqualFold(k, []byte("Surrogate-Control"))
+	case 25:
+		return bytes.EqualFold(k, []byte("Proxy-Authentication-Info"))
 	}
 	return false
 }
 
 // clientHeaderSkip reports whether an origin response field is withheld from
-// clients: the CDN-targeted freshness fields always (RFC 9213: they are
-// addressed to this cache), and the purge tags unless debug headers are on.
-func clientHeaderSkip(k []byte, debug bool) bool {
+// clients: Surrogate-Control always (Edge Architecture 1.0: a surrogate
+// removes the directives meant for it), CDN-Cache-Control only when stripCDN
+// (site.strip_cdn_cache_control), and the purge tags unless debug headers are
+// on. RFC 9213 §3: "CDN caches that use CDN-Cache-Control will typically
+// forward this header so that downstream CDN caches can use it as well.
+// However, they MAY remove it when this is undesirable".
+func clientHeaderSkip(k []byte, debug, stripCDN bool) bool {
 	switch len(k) {
 	case 17:
-		return bytes.EqualFold(k, []byte("CDN-Cache-Control")) || bytes.EqualFold(k, []byte("Surrogate-Control"))
+		return bytes.EqualFold(k, []byte("Surrogate-Control")) || stripCDN && bytes.EqualFold(k, []byte("CDN-Cache-Control"))
 	case 13:
 		return !debug && bytes.EqualFold(k, []byte("Surrogate-Key"))
 	case 9:

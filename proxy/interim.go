@@ -265,6 +265,16 @@ func (c *interimConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// acceptedConn is ctx's connection as the proxy's listeners made it, under
+// the interimConn that Serve wraps every connection in.
+func acceptedConn(ctx *fasthttp.RequestCtx) net.Conn {
+	c := ctx.Conn()
+	if ic, ok := c.(interface{ interim() *interimConn }); ok {
+		return ic.interim().Conn
+	}
+	return c
+}
+
 // interimSink returns the function that passes an origin's interim
 // responses to ctx's client, or nil when they cannot be passed: an
 // HTTP/1.0 client (RFC 9110 §15.2 forbids it) or a connection not accepted

@@ -23,7 +23,7 @@ func (s *Server) cached(ctx *fasthttp.RequestCtx, st *site, path []byte, start t
 	h := &ctx.Request.Header
 	normalizeCacheable(h)
 	kp := keyPool.Get().(*[]byte)
-	key := s.keyer.AppendKey((*kp)[:0], requestScheme(h), ctx.Host(), path, ctx.URI().QueryString())
+	key := s.keyer.AppendKey((*kp)[:0], s.requestScheme(ctx), ctx.Host(), path, ctx.URI().QueryString())
 	s.lookup(ctx, st, path, key, start)
 	*kp = key[:0]
 	keyPool.Put(kp)
@@ -190,9 +190,10 @@ type fetchResult struct {
 }
 
 // fetch sends req (released here) to the origin, conditionally when stale
-// has validators, and stores what the policy allows. vary gives the request
-// fields the stored entry's Vary values come from; interim, when not nil,
-// gets the origin's interim responses (never stored).
+// has validators, and stores what the policy allows. vary is the client's
+// request header: the stored entry's Vary values come from it, and whether it
+// carried Authorization (RFC 9111 §3.5). interim, when not nil, gets the
+// origin's interim responses (never stored).
 func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache.Entry, vary cache.Header, interim interimFunc) fetchResult {
 	if stale != nil {
 		if len(stale.ETag) > 0 {
@@ -218,8 +219,9 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	st.metrics.originDone(code, t)
 	s.noteRelease(st, &resp.Header)
 
+	creq := policyRequest(vary)
 	if stale != nil && code == fasthttp.StatusNotModified {
-		ne := s.updateStored(st, key, stale, &resp.Header, reqTime, respTime)
+		ne := s.updateStored(st, key, stale, creq, &resp.Header, reqTime, respTime)
 		closeResponse(resp)
 		return fetchResult{entry: ne, code: code}
 	}
@@ -229,7 +231,7 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	}
 
 	info := responseInfo(&resp.Header, code)
-	p := cache.Evaluate(cache.Request{Method: []byte(fasthttp.MethodGet)}, info, reqTime, respTime, st.Defaults)
+	p := cache.Evaluate(creq, info, reqTime, respTime, st.Defaults)
 	if !p.Store {
 		st.metrics.uncacheableInc(p.Reason)
 		if passReason(p.Reason) {
@@ -291,10 +293,10 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 // §4.3.4), stores the updated entry when the new fields allow and returns
 // it. When they forbid storing, the stored copy is dropped; the returned
 // entry may still answer the request that brought them.
-func (s *Server) updateStored(st *site, key []byte, e *cache.Entry, h *fasthttp.ResponseHeader, reqTime, respTime time.Time) *cache.Entry {
+func (s *Server) updateStored(st *site, key []byte, e *cache.Entry, creq cache.Request, h *fasthttp.ResponseHeader, reqTime, respTime time.Time) *cache.Entry {
 	info := responseInfo(h, e.Status)
 	fillFromStored(&info, e)
-	p := cache.Evaluate(cache.Request{Method: []byte(fasthttp.MethodGet)}, info, reqTime, respTime, st.Defaults)
+	p := cache.Evaluate(creq, info, reqTime, respTime, st.Defaults)
 	ne := e.Revalidated(storedFields(h), p, reqTime, respTime)
 	if p.Store {
 		s.store.Set(ne)
@@ -303,6 +305,13 @@ func (s *Server) updateStored(st *site, key []byte, e *cache.Entry, h *fasthttp.
 		st.metrics.uncacheableInc(p.Reason)
 	}
 	return ne
+}
+
+// policyRequest is what the cache policy reads of the client's request
+// for a response fetched on its behalf: always a GET (HEAD fetches GET),
+// and whether it carried Authorization (RFC 9111 §3.5).
+func policyRequest(h cache.Header) cache.Request {
+	return cache.Request{Method: []byte(fasthttp.MethodGet), Authorization: len(h.Peek("Authorization")) > 0}
 }
 
 // passReason tells which refusals are a property of the URL (remember it as
@@ -385,10 +394,10 @@ func responseInfo(h *fasthttp.ResponseHeader, status int) cache.Response {
 		CacheControl:     joined(h, "Cache-Control"),
 		CDNCacheControl:  joined(h, "CDN-Cache-Control"),
 		SurrogateControl: joined(h, "Surrogate-Control"),
-		Expires:          copyBytes(h.Peek("Expires")),
-		Date:             copyBytes(h.Peek("Date")),
-		Age:              joined(h, "Age"), // repeated lines make it invalid
-		LastModified:     copyBytes(h.Peek("Last-Modified")),
+		Expires:          joined(h, "Expires"), // repeated lines make it invalid (stale)
+		Date:             joined(h, "Date"),    // likewise (no apparent age)
+		Age:              joined(h, "Age"),     // the first line's first member counts
+		LastModified:     joined(h, "Last-Modified"),
 		ETag:             copyBytes(h.Peek("ETag")),
 		Vary:             joined(h, "Vary"),
 		SetCookie:        len(h.PeekAll("Set-Cookie")) > 0,
@@ -417,6 +426,7 @@ func fillFromStored(r *cache.Response, e *cache.Entry) {
 		}
 	}
 	fill(&r.CacheControl, "Cache-Control")
+	fill(&r.CDNCacheControl, "CDN-Cache-Control")
 	fill(&r.Expires, "Expires")
 	fill(&r.Vary, "Vary")
 	fill(&r.ETag, "ETag")
@@ -497,7 +507,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	dated := false
 	for i := range e.Header {
 		f := &e.Header[i]
-		if clientHeaderSkip(f.Name, debug) || ra == rangeUnsatisfiable && !rangeErrorField(f.Name) {
+		if clientHeaderSkip(f.Name, debug, st.StripCDNCacheControl) || ra == rangeUnsatisfiable && !rangeErrorField(f.Name) {
 			continue
 		}
 		if len(f.Name) == 4 && bytes.EqualFold(f.Name, []byte("Date")) {
@@ -558,12 +568,15 @@ func notModified(h *fasthttp.RequestHeader, e *cache.Entry) bool {
 	if len(ims) == 0 || len(e.LastModified) == 0 {
 		return false
 	}
-	since, err := fasthttp.ParseHTTPDate(ims)
-	if err != nil {
+	// The policy's one HTTP-date parser: the three forms of RFC 9110 §5.6.7,
+	// nothing else. "A recipient MUST ignore the If-Modified-Since header field
+	// if the received field value is not a valid HTTP-date" (§13.1.3).
+	since, ok := cache.ParseHTTPDate(ims, e.ResponseTime)
+	if !ok {
 		return false
 	}
-	lm, err := fasthttp.ParseHTTPDate(e.LastModified)
-	return err == nil && !lm.After(since)
+	lm, ok := cache.ParseHTTPDate(e.LastModified, e.ResponseTime)
+	return ok && !lm.After(since)
 }
 
 // weakEqual compares entity tags ignoring the weak marker (RFC 9110 §8.8.3.2).

@@ -23,6 +23,11 @@ type preset struct {
 	paths     []string // see matchPath
 	params    []string // query parameters whose presence bypasses
 	headers   []string // request headers whose presence bypasses
+	// authorization bypasses every request with Authorization (the CMS presets:
+	// a logged-in REST or admin call). Without it the cache policy decides, as
+	// RFC 9111 §3.5 says: the response is stored only when it is public,
+	// s-maxage or must-revalidate (see cache.Evaluate).
+	authorization bool
 }
 
 var presets = map[string]preset{
@@ -42,7 +47,8 @@ var presets = map[string]preset{
 			"preview", "preview_id", "preview_nonce", "_wpnonce", "unapproved",
 			"moderation-hash", "replytocom", "add-to-cart", "wc-ajax", "remove_item",
 		},
-		headers: []string{"X-WP-Nonce"},
+		headers:       []string{"X-WP-Nonce"},
+		authorization: true,
 	},
 	"drupal": {
 		cookies: []string{"SESS*", "SSESS*", "NO_CACHE", "PHPSESSID"},
@@ -50,8 +56,9 @@ var presets = map[string]preset{
 			"/user", "/admin", "/batch", "/node/*/edit", "/node/add", "/cart", "/checkout",
 			"/system/ajax", "/core/install.php", "/update.php", "/cron.php",
 		},
-		params:  []string{"destination", "_wrapper_format", "check_logged_in"},
-		headers: []string{"X-CSRF-Token"},
+		params:        []string{"destination", "_wrapper_format", "check_logged_in"},
+		headers:       []string{"X-CSRF-Token"},
+		authorization: true,
 	},
 }
 
@@ -110,7 +117,7 @@ func (r *rules) check(req *fasthttp.Request, path []byte) bypassDetail {
 	if !h.IsGet() && !h.IsHead() {
 		return bypassMethod
 	}
-	if len(h.Peek("Authorization")) > 0 {
+	if r.authorization && len(h.Peek("Authorization")) > 0 {
 		return bypassAuthorization
 	}
 	for _, k := range r.headers {

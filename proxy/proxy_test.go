@@ -348,7 +348,7 @@ func TestSchemeAndHostInKey(t *testing.T) {
 	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		fmt.Fprintf(w, "%s://%s", r.Header.Get("X-Forwarded-Proto"), r.Host)
-	})
+	}, behindTerminator) // the test client is the terminator: its X-Forwarded-Proto counts
 	if r := h.get("/"); r.Body != "http://www.example.com" {
 		t.Fatalf("http = %q", r.Body)
 	}
@@ -428,13 +428,17 @@ func TestWordPressBypassPaths(t *testing.T) {
 }
 
 func TestSurrogateHeadersStripped(t *testing.T) {
-	h := newHarness(t, page("x", "Cache-Control: max-age=60", "Surrogate-Key: post-1 home", "CDN-Cache-Control: max-age=300", "Cache-Tag: t1"))
+	h := newHarness(t, page("x", "Cache-Control: max-age=60", "Surrogate-Key: post-1 home", "CDN-Cache-Control: max-age=300", "Cache-Tag: t1", "Surrogate-Control: max-age=30"))
 	for range 2 {
 		r := h.get("/k/")
-		for _, k := range []string{"Surrogate-Key", "Cache-Tag", "CDN-Cache-Control"} {
+		for _, k := range []string{"Surrogate-Key", "Cache-Tag", "Surrogate-Control"} {
 			if v := r.Header.Get(k); v != "" {
 				t.Errorf("client got %s: %q", k, v)
 			}
+		}
+		// RFC 9213 §3: forwarded for the caches in front (see TestCDNCacheControlThroughProxy).
+		if v := r.Header.Get("CDN-Cache-Control"); v != "max-age=300" {
+			t.Errorf("client got CDN-Cache-Control %q, want it unchanged", v)
 		}
 	}
 	// CDN-Cache-Control (300 s) governs our freshness over Cache-Control (60 s).

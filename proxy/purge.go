@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -77,12 +76,14 @@ func (s *Server) purgeURL(st *site, host, path, query []byte, soft bool) int {
 	return n
 }
 
+// purgeAllowed reports whether the real client (seen through the trusted
+// proxies) is in purge.allow: behind a local TLS terminator the TCP peer is
+// loopback for every visitor.
 func (s *Server) purgeAllowed(ctx *fasthttp.RequestCtx) bool {
-	addr, ok := netip.AddrFromSlice(ctx.RemoteIP())
-	if !ok {
+	addr := s.realClient(ctx).addr
+	if !addr.IsValid() {
 		return false
 	}
-	addr = addr.Unmap()
 	for _, p := range s.opt.PurgeAllow {
 		if p.Contains(addr) {
 			return true

@@ -103,7 +103,7 @@ func (s *Server) serveReserved(ctx *fasthttp.RequestCtx, st *site, path []byte) 
 		status := fasthttp.StatusRequestEntityTooLarge
 		if len(body) <= maxBeacon {
 			gpc := isOne(ctx.Request.Header.Peek("Sec-GPC"))
-			status = c.Beacon(st.Name, ctx.RemoteIP().String(), gpc, body)
+			status = c.Beacon(st.Name, s.realClient(ctx).addr.String(), gpc, body)
 		}
 		ctx.Response.Header.Set("Cache-Control", "no-store")
 		ctx.SetStatusCode(status)

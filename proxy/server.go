@@ -36,6 +36,9 @@ type Site struct {
 	Defaults      cache.Defaults
 	Origin        OriginOptions
 	ReleaseHeader string // origin response field whose value names the release, "" for none
+	// StripCDNCacheControl withholds CDN-Cache-Control from clients. By default it is
+	// forwarded, as RFC 9213 §3 expects, for the CDN or cache in front of edgevitals.
+	StripCDNCacheControl bool
 }
 
 // Options configure a Server. The store, keyer and flight are shared with the
@@ -53,6 +56,15 @@ type Options struct {
 	Peers        *Peers           // other nodes that purges fan out to; nil = none
 	RUM          Collector        // field data: inject the beacon script into stored HTML; nil = off
 	RUMNonce     bool             // give the script tag the nonce of the page's Content-Security-Policy
+
+	// TrustedProxies are the proxies in front (TLS terminators, load
+	// balancers) whose X-Forwarded-For and X-Forwarded-Proto are believed
+	// (clientaddr.go); nil = none, every peer is the client.
+	TrustedProxies []netip.Prefix
+	// ProxyProtocol requires a PROXY protocol header (v1 or v2) at the start
+	// of every connection Serve accepts; its source address is then the peer.
+	ProxyProtocol      bool
+	ProxyHeaderTimeout time.Duration // how long a connection may take to send it; 0 = 5s
 
 	ReadTimeout    time.Duration // a client's whole request
 	WriteTimeout   time.Duration // a client's whole response
@@ -78,6 +90,8 @@ type Server struct {
 	onRelease  atomic.Pointer[releaseHook] // set by NewReleases
 	bg         sync.WaitGroup              // background refreshes, waited for at shutdown
 	refreshing sync.Map                    // keys with a background refresh starting or running
+
+	warnedForwarded atomic.Bool // the untrusted-terminator warning was logged (clientaddr.go)
 }
 
 // routes are the sites and the hosts they answer for. A reload builds new
@@ -252,8 +266,12 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown. With ProxyProtocol,
+// connections that do not open with a PROXY header are closed unanswered.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.opt.ProxyProtocol {
+		ln = newProxyListener(ln, s.opt.ProxyHeaderTimeout)
+	}
 	return s.srv.Serve(interimListener{ln})
 }
 

@@ -60,7 +60,9 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 				StaleWhileRevalidate: s.SWR(),
 				StaleIfError:         s.SIE(),
 				MaxObjectBytes:       int64(cfg.Cache.MaxObjectBytes),
+				HeuristicMax:         s.HeuristicMax.D(),
 			},
+			StripCDNCacheControl: s.StripCDNCacheControl,
 			Origin: proxy.OriginOptions{
 				Timeout:        s.OriginTimeout.D(),
 				ConnectTimeout: s.OriginConnectTimeout.D(),
@@ -116,6 +118,8 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		Logger:         log,
 		DebugHeaders:   cfg.Server.DebugHeaders,
 		PurgeAllow:     cfg.Purge.AllowNets(),
+		TrustedProxies: cfg.Server.TrustedNets(),
+		ProxyProtocol:  cfg.Server.ProxyProtocol,
 		Peers:          proxy.NewPeers(proxy.PeersOptions{URLs: cfg.Cluster.Peers, Token: cfg.Server.AdminToken.Reveal()}),
 		ReadTimeout:    cfg.Server.ReadTimeout.D(),
 		WriteTimeout:   cfg.Server.WriteTimeout.D(),
@@ -408,7 +412,7 @@ func (a *app) reload(path string) error {
 	}
 	var restart []string
 	old := a.cfg
-	if cfg.Server != old.Server {
+	if !reflect.DeepEqual(cfg.Server, old.Server) {
 		restart = append(restart, "server")
 	}
 	if !reflect.DeepEqual(cfg.Cache, old.Cache) {

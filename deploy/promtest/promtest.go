@@ -455,6 +455,49 @@ func (s *Server) Alerts() ([]Alert, error) {
 	return out, nil
 }
 
+// Rule is one recording or alerting rule as Prometheus loaded it.
+type Rule struct {
+	Group       string
+	Name        string // the alert's name or the recorded series
+	Type        string // "alerting" or "recording"
+	Query       string
+	Labels      map[string]string
+	Annotations map[string]string // alerting rules only
+}
+
+// Rules returns every rule of the loaded rule files, in file order: what Prometheus
+// itself read from them, so tests need no YAML parser of their own.
+func (s *Server) Rules() ([]Rule, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	data, err := s.api(ctx, http.MethodGet, "/api/v1/rules", nil)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	var d struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Name        string            `json:"name"`
+				Type        string            `json:"type"`
+				Query       string            `json:"query"`
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("rules: decode: %w", err)
+	}
+	var out []Rule
+	for _, g := range d.Groups {
+		for _, r := range g.Rules {
+			out = append(out, Rule{Group: g.Name, Name: r.Name, Type: r.Type, Query: r.Query, Labels: r.Labels, Annotations: r.Annotations})
+		}
+	}
+	return out, nil
+}
+
 // Format renders samples one per line as `{labels} value`, for test failure messages.
 func Format(samples []Sample) string {
 	if len(samples) == 0 {

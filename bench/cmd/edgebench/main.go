@@ -52,6 +52,7 @@ type options struct {
 	purgeEvery time.Duration
 	root       string
 	edgeBin    string
+	baseBin    string
 	keep       bool
 	timeout    time.Duration
 	wrkTimeout time.Duration
@@ -83,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.purgeEvery, "purge-every", time.Second, "purge-all period in the purgeall scenario")
 	fs.StringVar(&o.root, "root", "", "module root holding bench/ (default: found from the working directory)")
 	fs.StringVar(&o.edgeBin, "edgevitals", "", "use this edgevitals `BINARY` instead of building ./cmd/edgevitals")
+	fs.StringVar(&o.baseBin, "base", "", "the edgevitals `BINARY` that server edgevitals-base runs (an earlier commit's build)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, server logs) and print its path")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "stop everything after this long")
 	fs.DurationVar(&o.wrkTimeout, "wrk-timeout", 5*time.Second, "wrk's per-request timeout")
@@ -168,6 +170,9 @@ func (o *options) validate() error {
 	if o.stormN < 1 || o.stormN > 10000 {
 		errs = append(errs, fmt.Errorf("-storm-clients: 1 to 10000, got %d", o.stormN))
 	}
+	if slices.Contains(o.servers, "edgevitals-base") && o.baseBin == "" {
+		errs = append(errs, errors.New("-servers edgevitals-base needs -base BINARY (an earlier commit's edgevitals build)"))
+	}
 	if o.purgeEvery < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-purge-every: at least 10ms, got %s", o.purgeEvery))
 	}
@@ -230,8 +235,8 @@ func bench(ctx context.Context, o options, sc scenario, stdout, stderr io.Writer
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	e := env{dir: dir, root: root, cpu: o.serverCPU, cacheBytes: int64(o.cacheBytes), bareSize: o.size, maxAge: o.maxAge, edgeBin: o.edgeBin}
-	if slices.Contains(o.servers, "edgevitals") && e.edgeBin == "" {
+	e := env{dir: dir, root: root, cpu: o.serverCPU, cacheBytes: int64(o.cacheBytes), bareSize: o.size, maxAge: o.maxAge, edgeBin: o.edgeBin, baseBin: o.baseBin}
+	if (slices.Contains(o.servers, "edgevitals") || slices.Contains(o.servers, "edgevitals-rum")) && e.edgeBin == "" {
 		e.edgeBin = filepath.Join(dir, "bin", "edgevitals")
 		fmt.Fprintf(stderr, "edgebench: building edgevitals\n")
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", e.edgeBin, "./cmd/edgevitals")

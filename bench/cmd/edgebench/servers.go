@@ -46,6 +46,7 @@ type env struct {
 	bareSize   int
 	maxAge     time.Duration
 	edgeBin    string
+	baseBin    string // edgevitals-base: another build, for before/after pairs
 }
 
 var serverNames = []string{"edgevitals", "varnish", "nginx", "bare"}
@@ -53,8 +54,11 @@ var serverNames = []string{"edgevitals", "varnish", "nginx", "bare"}
 // extraServers can be asked for by name but are not in the default set:
 // edgevitals-rum is edgevitals with field data on (the beacon script injected
 // into every stored page, a Server-Timing header on every hit), to measure
-// what field data costs the hit path against plain edgevitals.
-var extraServers = []string{"edgevitals-rum"}
+// what field data costs the hit path against plain edgevitals;
+// edgevitals-base is the binary given by -base (a build of an earlier
+// commit) with the same config, so a change is measured as paired rounds of
+// before against after in one run.
+var extraServers = []string{"edgevitals-rum", "edgevitals-base"}
 
 func startServer(ctx context.Context, name string, e env) (*server, error) {
 	port, err := freePort()
@@ -72,6 +76,11 @@ func startServer(ctx context.Context, name string, e env) (*server, error) {
 		argv, err = edgevitalsArgs(s, dir, e, false)
 	case "edgevitals-rum":
 		argv, err = edgevitalsArgs(s, dir, e, true)
+	case "edgevitals-base":
+		argv, err = edgevitalsArgs(s, dir, e, false)
+		if err == nil {
+			argv[0] = e.baseBin
+		}
 	case "varnish":
 		argv, err = varnishArgs(s, dir, e)
 	case "nginx":

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/edgevitals/edgevitals/config"
+)
+
+// TestProxyOptionsCacheSwitches: the per-site cache switches reach the proxy and the policy.
+func TestProxyOptionsCacheSwitches(t *testing.T) {
+	f := func(extra string, wantMax time.Duration, wantStrip bool) {
+		t.Helper()
+		cfg, err := config.Parse("test.toml", []byte("[[site]]\nname = \"blog\"\nhosts = [\"example.com\"]\norigins = [\"http://127.0.0.1:8081\"]\n"+extra))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", extra, err)
+		}
+		s := proxyOptions(cfg)[0]
+		if s.Defaults.HeuristicMax != wantMax || s.StripCDNCacheControl != wantStrip {
+			t.Errorf("%q: HeuristicMax %v, StripCDNCacheControl %v; want %v, %v", extra, s.Defaults.HeuristicMax, s.StripCDNCacheControl, wantMax, wantStrip)
+		}
+	}
+	f("", 0, false)
+	f("heuristic_max = \"1h\"\nstrip_cdn_cache_control = true\n", time.Hour, true)
+}
