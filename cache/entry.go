@@ -97,12 +97,19 @@ func (e *Entry) Purged() bool { return e.purged.Load() }
 // Costs of an entry beyond its bytes, roughly what Go spends on the headers of its slices and
 // on the store's bookkeeping; they keep many tiny entries from overrunning the budget.
 const (
-	entryOverhead = 320
+	// entryOverhead is the Entry itself (328 bytes, a 352-byte size class) and what the store
+	// spends per primary key: the variants, the index's slot, ristretto's item, expiry and
+	// cost slots.
+	entryOverhead = 544
 	sliceOverhead = 24
+	// keyCost is what one surrogate key costs beyond its bytes: its string header in Keys
+	// and its share of the index (a map slot, or a member of a shared key's set, with the
+	// maps' slack). BenchmarkIndexMemory and TestStoreHeapWithinBudget measure it.
+	keyCost = 112
 )
 
 // Size is the bytes the entry costs in the store: key, headers, body, vary values, surrogate
-// keys and bookkeeping.
+// keys with their share of the index, and bookkeeping.
 func (e *Entry) Size() int64 {
 	if e.size > 0 {
 		return e.size
@@ -122,7 +129,7 @@ func (e *Entry) computeSize() int64 {
 		n += int64(sliceOverhead + len(v))
 	}
 	for _, s := range e.Keys {
-		n += int64(16 + len(s))
+		n += int64(keyCost + len(s))
 	}
 	return n
 }

@@ -23,6 +23,7 @@ const (
 	ReasonTooLarge
 	ReasonMethod
 	ReasonNoFreshness
+	ReasonVaryTooMany // more Vary names than a stored variant can be keyed on (see VaryNames)
 	NumReasons
 )
 
@@ -39,6 +40,7 @@ var reasonNames = [NumReasons]string{
 	ReasonTooLarge:      "too_large",
 	ReasonMethod:        "method",
 	ReasonNoFreshness:   "no_freshness",
+	ReasonVaryTooMany:   "vary_too_many",
 }
 
 // String returns the metric label of r ("" for ReasonNone, "unknown" out of range).

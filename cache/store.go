@@ -115,10 +115,13 @@ func (s *Store) Get(key []byte, req Header) *Entry {
 // Set stores e under e.Key, replacing the variant with equal Vary values (and variants that
 // vary on other names, or belong to another site), and reports whether it is stored: it may be
 // refused by the admission policy, for being larger than the budget, for a Hold already past,
-// or for Vary and VaryValues of different lengths. When Set returns true, Get sees e. The store
-// keeps e and its slices: the caller must not modify them afterwards.
+// for Vary and VaryValues of different lengths, or for more than MaxVaryNames Vary names (a
+// variant keyed on fewer names than the response varies on would answer requests it does not
+// fit). When Set returns true, Get sees e. The store keeps e and its slices: the caller must
+// not modify them afterwards. Set may point e.Keys at a new slice of equal strings that the
+// store's index shares.
 func (s *Store) Set(e *Entry) bool {
-	if e == nil || e.Key == "" || e.Policy.Hold <= 0 || len(e.Vary) != len(e.VaryValues) {
+	if e == nil || e.Key == "" || e.Policy.Hold <= 0 || len(e.Vary) != len(e.VaryValues) || len(e.Vary) > MaxVaryNames {
 		return false
 	}
 	s.closeMu.RLock()
@@ -157,7 +160,7 @@ func (s *Store) Set(e *Entry) bool {
 			ttl = max(ttl, left)
 		}
 	}
-	s.idx.put(nv)
+	s.idx.put(nv, e)
 	if old == nil || nv.cost > old.cost {
 		// Ristretto evicts for new items only, not when an update grows one: delete first so
 		// that the budget holds (the key keeps its access counts).

@@ -290,9 +290,7 @@ func TestStoreBudget(t *testing.T) {
 		}
 	}
 	objects := s.Objects()
-	s.idx.mu.Lock()
-	keys, tags := len(s.idx.sites["blog"].keys), len(s.idx.sites["blog"].tags)
-	s.idx.mu.Unlock()
+	keys, tags, _, _ := s.idx.size()
 	if objects <= 0 || objects*1024 > maxBytes || int64(keys) != objects || tags != keys+1 {
 		t.Errorf("after %d sets: %d objects, index of %d keys and %d tags; want them equal (tags+1) and within budget", n, objects, keys, tags)
 	}
@@ -328,7 +326,7 @@ func TestStoreGetAllocs(t *testing.T) {
 	e.VaryValues = [][]byte{[]byte("gzip")}
 	mustSet(t, s, e)
 	key := []byte("https://blog.example/")
-	var req Header = staticHeader("gzip")
+	var req Header = staticHeader{[]byte("gzip")}
 	if n := testing.AllocsPerRun(1000, func() {
 		if s.Get(key, req) == nil {
 			t.Fatal("Get = nil")
@@ -338,10 +336,12 @@ func TestStoreGetAllocs(t *testing.T) {
 	}
 }
 
-// staticHeader answers every Peek with one value, without allocating.
-type staticHeader []byte
+// staticHeader answers every PeekAll with the same lines, without allocating.
+type staticHeader [][]byte
 
-func (h staticHeader) Peek(string) []byte { return h }
+func (h staticHeader) Peek(string) []byte { return h[0] }
+
+func (h staticHeader) PeekAll(string) [][]byte { return h }
 
 func TestStoreConcurrent(t *testing.T) {
 	s := newStore(t, Options{MaxBytes: 256 << 10, Clock: newClock().Now})

@@ -16,7 +16,7 @@ func BenchmarkStoreGet(b *testing.B) {
 		e.Vary, e.VaryValues = []string{"accept-encoding"}, [][]byte{[]byte("gzip")}
 		s.Set(e)
 	}
-	var req Header = staticHeader("gzip")
+	var req Header = staticHeader{[]byte("gzip")}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

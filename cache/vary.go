@@ -1,55 +1,109 @@
 package cache
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 )
 
-// Header gives a request's header values; *fasthttp.RequestHeader satisfies it. The returned
-// slice is only read until the next call.
+// Header gives a request's header values; *fasthttp.RequestHeader satisfies it. Peek returns
+// a field's value (the first line's), PeekAll the value of each line, in order, or none; Vary
+// matching uses PeekAll. The returned slices are only read until the next call.
 type Header interface {
 	Peek(key string) []byte
+	PeekAll(key string) [][]byte
 }
 
-// maxVaryNames bounds how many header names one response may vary on.
-const maxVaryNames = 16
+// MaxVaryNames bounds how many distinct header names a stored response may vary on. A
+// response that varies on more cannot be keyed: it is not stored (ReasonVaryTooMany).
+const MaxVaryNames = 16
 
-// VaryNames returns the header names listed in a Vary value, lowercased, sorted and
-// deduplicated, as Entry.Vary wants them. "*" is dropped (Evaluate refuses such responses) and
-// at most 16 names are kept.
-func VaryNames(v []byte) []string {
-	var names []string
+// VaryNames returns the header names listed in a Vary value (repeated Vary lines joined with
+// ", "), lowercased, sorted and deduplicated, as Entry.Vary wants them; empty members are
+// skipped. ok is false when a stored variant could not hold what the response varies on: "*",
+// or more than MaxVaryNames distinct names. Such a response must not be stored: names are then
+// nil.
+func VaryNames(v []byte) (names []string, ok bool) {
 	for len(v) > 0 {
 		var name []byte
 		name, v = cutMember(v)
-		if len(name) > 0 && string(name) != "*" && len(names) < maxVaryNames {
-			names = append(names, strings.ToLower(string(name)))
+		switch {
+		case len(name) == 0:
+			continue
+		case string(name) == "*":
+			return nil, false
 		}
+		n := strings.ToLower(string(name))
+		if slices.Contains(names, n) {
+			continue
+		}
+		if len(names) == MaxVaryNames {
+			return nil, false
+		}
+		names = append(names, n)
 	}
 	slices.Sort(names)
-	return slices.Compact(names)
+	return names, true
 }
 
+// lineSep separates the normalized values of a field's lines in a stored Vary value. It
+// cannot occur in a normalized value (line breaks normalize to a space), so a field sent on
+// two lines never matches the same values sent on one line or in another split: the origin
+// may read them differently (some use the first line, some the last).
+const lineSep = '\n'
+
 // AppendVaryValues appends to dst the request's values for names, normalized and copied, as
-// Entry.VaryValues wants them.
+// Entry.VaryValues wants them: the field's lines are kept apart by lineSep, and a field the
+// request lacks gives nil.
 func AppendVaryValues(dst [][]byte, names []string, req Header) [][]byte {
 	for _, name := range names {
-		dst = append(dst, appendNormalized(nil, req.Peek(name)))
+		var v []byte
+		for i, line := range req.PeekAll(name) {
+			if i > 0 {
+				v = append(v, lineSep)
+			}
+			v = appendNormalized(v, line)
+		}
+		dst = append(dst, v)
 	}
 	return dst
 }
 
-// varyMatch reports whether req has, for each of e's Vary names, the value e was stored for.
-// A nil req has no header fields. It does not allocate.
+// varyMatch reports whether req has, for each of e's Vary names, the value e was stored for,
+// line by line. A nil req has no header fields. It does not allocate.
 func varyMatch(e *Entry, req Header) bool {
+	if len(e.VaryValues) != len(e.Vary) {
+		return false
+	}
 	for i, name := range e.Vary {
-		var v []byte
+		var lines [][]byte
 		if req != nil {
-			v = req.Peek(name)
+			lines = req.PeekAll(name)
 		}
-		if i >= len(e.VaryValues) || !equalNormalized(e.VaryValues[i], v) {
+		if !equalLines(e.VaryValues[i], lines) {
 			return false
 		}
+	}
+	return true
+}
+
+// equalLines reports whether norm, as AppendVaryValues stores it, is the normalized form of
+// lines: as many lines, each equal once normalized. An absent field and one empty line are
+// alike, as they always were.
+func equalLines(norm []byte, lines [][]byte) bool {
+	if len(lines) == 0 {
+		return len(norm) == 0
+	}
+	for i, line := range lines {
+		seg, rest := norm, []byte(nil)
+		j := bytes.IndexByte(norm, lineSep)
+		if j >= 0 {
+			seg, rest = norm[:j], norm[j+1:]
+		}
+		if last := i == len(lines)-1; last != (j < 0) || !equalNormalized(seg, line) {
+			return false
+		}
+		norm = rest
 	}
 	return true
 }
@@ -85,7 +139,7 @@ func (n *normalizer) next() int {
 	for n.i < len(n.v) {
 		c := n.v[n.i]
 		n.i++
-		if isSpace(c) {
+		if isSpace(c) || c == '\r' || c == '\n' {
 			n.pending = true
 			continue
 		}

@@ -11,13 +11,16 @@ import (
 type header http.Header
 
 func (h header) Peek(key string) []byte {
-	v := http.Header(h).Values(key)
-	if len(v) == 0 {
-		return nil
+	if v := http.Header(h).Values(key); len(v) > 0 {
+		return []byte(v[0])
 	}
-	out := []byte(v[0])
-	for _, s := range v[1:] {
-		out = append(append(out, ", "...), s...)
+	return nil
+}
+
+func (h header) PeekAll(key string) [][]byte {
+	var out [][]byte
+	for _, v := range http.Header(h).Values(key) {
+		out = append(out, []byte(v))
 	}
 	return out
 }
@@ -25,14 +28,15 @@ func (h header) Peek(key string) []byte {
 func TestVaryNames(t *testing.T) {
 	f := func(in string, want ...string) {
 		t.Helper()
-		if got := VaryNames([]byte(in)); !slices.Equal(got, want) {
-			t.Errorf("VaryNames(%q) = %q, want %q", in, got, want)
+		if got, ok := VaryNames([]byte(in)); !ok || !slices.Equal(got, want) {
+			t.Errorf("VaryNames(%q) = %q, %v, want %q, true", in, got, ok, want)
 		}
 	}
 	f("")
 	f("Accept-Encoding", "accept-encoding")
 	f("User-Agent, accept-encoding, Accept-Encoding ,, Cookie", "accept-encoding", "cookie", "user-agent")
-	f("*, Accept", "accept")
+	long := strings.Repeat("x", 4096)
+	f(long+", Accept", "accept", long)
 }
 
 func TestNormalized(t *testing.T) {
@@ -87,8 +91,12 @@ func TestVaryMatch(t *testing.T) {
 
 func FuzzVary(f *testing.F) {
 	f.Add([]byte("Accept-Encoding, *, Cookie"), []byte("  gzip ,\tbr  "))
+	f.Add([]byte(strings.Repeat("A, ", 20)+"B"), []byte("en| de |"))
 	f.Fuzz(func(t *testing.T, vary, value []byte) {
-		names := VaryNames(vary)
+		names, ok := VaryNames(vary)
+		if !ok && names != nil || len(names) > MaxVaryNames {
+			t.Fatalf("VaryNames(%q) = %q, %v: more than the key holds, or names with ok false", vary, names, ok)
+		}
 		for i, n := range names {
 			if n == "" || n == "*" || n != strings.ToLower(n) || i > 0 && names[i-1] >= n {
 				t.Fatalf("VaryNames(%q) = %q: not lowercased, sorted and unique", vary, names)
@@ -100,6 +108,17 @@ func FuzzVary(f *testing.F) {
 		}
 		if again := appendNormalized(nil, norm); string(again) != string(norm) {
 			t.Fatalf("normalizing %q twice: %q then %q", value, norm, again)
+		}
+		// A value split into lines matches itself, and never the same bytes on one line.
+		lines := strings.Split(string(value), "|")
+		req := header{"X-F": lines}
+		e := &Entry{Vary: []string{"x-f"}}
+		e.VaryValues = AppendVaryValues(nil, e.Vary, req)
+		if !varyMatch(e, req) {
+			t.Fatalf("lines %q do not match what was stored for them: %q", lines, e.VaryValues[0])
+		}
+		if joined := (header{"X-F": {strings.Join(lines, ",")}}); len(lines) > 1 && varyMatch(e, joined) {
+			t.Fatalf("lines %q match the same on one line", lines)
 		}
 	})
 }

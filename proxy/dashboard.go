@@ -658,6 +658,7 @@ var reasonMeaning = map[string]string{
 	"bypass_cookie": "visitors carry a login or session cookie",
 	"bypass_path":   "requests go to paths that are never cached (admin, cart, checkout)",
 	"vary_star":     "the origin sends Vary: *",
+	"vary_too_many": "the origin varies on more header fields than a stored copy can be keyed on",
 	"status":        "the origin answers with a status that is not cached",
 	"too_large":     "responses are larger than the cache's object size limit",
 	"method":        "requests use a method that is not cached",

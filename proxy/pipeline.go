@@ -232,6 +232,10 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 
 	info := responseInfo(&resp.Header, code)
 	p := cache.Evaluate(creq, info, reqTime, respTime, st.Defaults)
+	varyNames, keyable := cache.VaryNames(info.Vary)
+	if p.Store && !keyable {
+		p = cache.Policy{Reason: cache.ReasonVaryTooMany}
+	}
 	if !p.Store {
 		st.metrics.uncacheableInc(p.Reason)
 		if passReason(p.Reason) {
@@ -273,8 +277,8 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 		ResponseTime: respTime,
 		Policy:       p,
 	}
-	if len(info.Vary) > 0 {
-		e.Vary = cache.VaryNames(info.Vary)
+	if len(varyNames) > 0 {
+		e.Vary = varyNames
 		e.VaryValues = cache.AppendVaryValues(nil, e.Vary, vary)
 	}
 	for _, v := range resp.Header.PeekAll("Surrogate-Key") {
@@ -319,7 +323,7 @@ func policyRequest(h cache.Header) cache.Request {
 func passReason(r cache.Reason) bool {
 	switch r {
 	case cache.ReasonSetCookie, cache.ReasonPrivate, cache.ReasonNoStore, cache.ReasonVaryStar,
-		cache.ReasonTooLarge, cache.ReasonNoFreshness:
+		cache.ReasonVaryTooMany, cache.ReasonTooLarge, cache.ReasonNoFreshness:
 		return true
 	}
 	return false
@@ -335,6 +339,8 @@ func reasonDetail(r cache.Reason) string {
 		return "no-store"
 	case cache.ReasonVaryStar:
 		return "vary-star"
+	case cache.ReasonVaryTooMany:
+		return "vary-too-many"
 	case cache.ReasonTooLarge:
 		return "too-large"
 	case cache.ReasonNoFreshness:
