@@ -305,6 +305,8 @@ func (s *Server) updateStored(st *site, key []byte, e *cache.Entry, creq cache.R
 	if p.Store {
 		s.store.Set(ne)
 	} else {
+		// The new headers forbid storing; the stored body is still the
+		// current representation for this one response.
 		s.store.Delete(key)
 		st.metrics.uncacheableInc(p.Reason)
 	}
