@@ -119,7 +119,7 @@ func (s *Server) https(ctx *fasthttp.RequestCtx, peer netip.Addr) bool {
 	if ctx.IsTLS() {
 		return true
 	}
-	pc, ok := ctx.Conn().(*proxyConn)
+	pc, ok := acceptedConn(ctx).(*proxyConn)
 	return ok && pc.clientTLS()
 }
 

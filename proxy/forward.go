@@ -109,6 +109,8 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 		for _, k := range conditionalHeaders {
 			h.Del(k)
 		}
+		// The whole object, stored once, answers every range of it.
+		h.Del("Range")
 		if h.IsHead() {
 			// Fetch the whole object so it can be stored and serve both.
 			h.SetMethod(fasthttp.MethodGet)
@@ -147,7 +149,7 @@ var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Matc
 func (s *Server) bypass(ctx *fasthttp.RequestCtx, st *site, d bypassDetail, start time.Time) {
 	st.metrics.uncacheableInc(d.reason())
 	req := s.originRequest(ctx, st, false, nil)
-	status := s.forward(ctx, st, req, cacheStatus{fwd: "bypass", detail: d.String()})
+	status := s.forward(ctx, st, req, cacheStatus{fwd: "bypass", detail: d.String()}, nil)
 	if d == bypassMethod && status >= 200 && status < 400 && !ctx.IsOptions() && !ctx.IsTrace() {
 		s.invalidateAfterWrite(ctx, st)
 	}
@@ -160,14 +162,18 @@ func (s *Server) bypass(ctx *fasthttp.RequestCtx, st *site, d bypassDetail, star
 
 // forward sends req (released here) to the site's origin and relays the
 // answer to the client, streaming the body. It returns the origin's status,
-// or 0 when the origin gave none (the client then got 502/503/504).
-func (s *Server) forward(ctx *fasthttp.RequestCtx, st *site, req *fasthttp.Request, cs cacheStatus) int {
+// or 0 when the origin gave none (the client then got 502/503/504). seen,
+// when not nil, is called on this goroutine with the origin's response
+// header and the time the request was sent, before the relay; it must not
+// keep the header.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, st *site, req *fasthttp.Request, cs cacheStatus, seen func(*fasthttp.ResponseHeader, time.Time)) int {
 	resp := fasthttp.AcquireResponse()
 	if req.Header.IsHead() {
 		resp.SkipBody = true
 	}
+	sent := s.clock()
 	t := time.Now()
-	err := st.pool.do(req, resp)
+	err := st.pool.doInterim(req, resp, s.interimSink(ctx))
 	fasthttp.ReleaseRequest(req)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
@@ -178,6 +184,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, st *site, req *fasthttp.Reque
 	code := resp.StatusCode()
 	st.metrics.originDone(code, t)
 	s.noteRelease(st, &resp.Header)
+	if seen != nil {
+		seen(&resp.Header, sent)
+	}
 	cs.fwdStatus = code
 	s.relay(ctx, st, resp, nil, cs)
 	return code

@@ -21,6 +21,8 @@ func FuzzHandler(f *testing.F) {
 		"POST /__edgevitals/rum HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
 		"GET /wp-admin/../%2e%2e/x HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\nAccept-Encoding: gzip;q=0, br\r\nConnection: X-A, close\r\nX-A: 1\r\n\r\n",
 		"HEAD /p?%zz&&=&a== HTTP/1.1\r\nHost: x\r\nIf-None-Match: *\r\nIf-Modified-Since: yesterday\r\nRange: bytes=0-1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=-99999999999999999999, 5-, 3-1\r\nIf-Range: W/\"x\"\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=40-\r\nIf-Range: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -42,3 +42,24 @@ func TestHitPathAllocsWithRUM(t *testing.T) {
 		t.Errorf("a cache hit with field data on allocates %.1f times, want 0", allocs)
 	}
 }
+
+// TestRangeHitAllocs: a range cut from a stored object is a hit like any
+// other, allocation-free too.
+func TestRangeHitAllocs(t *testing.T) {
+	h := newHarness(t, page(strings.Repeat("x", 30<<10), "Cache-Control: max-age=3600", "Content-Type: application/pdf", `ETag: "r1"`))
+	ctx := hitCtx(t, h, "/doc.pdf")
+	ctx.Request.Header.Set("Range", "bytes=100-199")
+	ctx.Request.Header.Set("If-Range", `"r1"`)
+	ctx.Response.Reset()
+	h.proxy.Handler(ctx)
+	if got := string(ctx.Response.Header.Peek("Content-Range")); ctx.Response.StatusCode() != 206 || got != "bytes 100-199/30720" {
+		t.Fatalf("range hit = %d, Content-Range %q", ctx.Response.StatusCode(), got)
+	}
+	allocs := testing.AllocsPerRun(500, func() {
+		ctx.Response.Reset()
+		h.proxy.Handler(ctx)
+	})
+	if allocs != 0 {
+		t.Errorf("a range hit allocates %.1f times, want 0", allocs)
+	}
+}

@@ -32,6 +32,8 @@ type originPool struct {
 	onCheck        func(*origin) // tests: called after each health check
 
 	registered atomic.Bool // origin metrics are on the Set
+
+	interim sync.Map // *fasthttp.Request -> interimFunc, see doInterim
 }
 
 // origin is one configured origin server of a site.
@@ -165,6 +167,7 @@ func newOriginPool(origins []string, o OriginOptions) (*originPool, error) {
 			Dial: func(addr string) (net.Conn, error) {
 				return fasthttp.DialTimeout(addr, connect)
 			},
+			Transport: &interimTransport{sinks: &p.interim},
 		}
 		og := &origin{url: raw, host: u.Host, hc: hc, br: breaker{
 			threshold: o.BreakerFailures, base: o.BreakerCooldown, max: o.BreakerMaxCooldown,

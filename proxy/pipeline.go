@@ -45,7 +45,7 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, st *site, path, key []byte, st
 			return
 		}
 	} else if s.flight.Passing(key) {
-		s.pass(ctx, st, path, start, "hit-for-miss")
+		s.pass(ctx, st, path, key, start, "hit-for-miss")
 		return
 	}
 	s.miss(ctx, st, path, key, e, start)
@@ -70,7 +70,7 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 	var own fetchResult // the leader's own origin response when it is not shareable
 	e, leader, err := s.flight.Do(key, func() (*cache.Entry, error) {
 		req := s.originRequest(ctx, st, true, path)
-		own = s.fetch(st, req, key, stale, &ctx.Request.Header)
+		own = s.fetch(st, req, key, stale, &ctx.Request.Header, s.interimSink(ctx))
 		if own.entry != nil && own.entry == stale {
 			// Waiters serve the stale copy too rather than each asking a
 			// failing origin again.
@@ -103,7 +103,12 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 		st.metrics.observe(outcomeMiss, start)
 	case e != nil:
 		// Another request's variant (Vary): fetch our own.
-		s.pass(ctx, st, path, start, "vary-mismatch")
+		s.pass(ctx, st, path, key, start, "vary-mismatch")
+	case leader && own.resp != nil && rangeRetry(&ctx.Request.Header, own):
+		// Too large to store, and nothing of it read yet: let the origin
+		// cut the client's range rather than relay the whole object.
+		closeResponse(own.resp)
+		s.pass(ctx, st, path, key, start, "too-large")
 	case leader && own.resp != nil:
 		s.relay(ctx, st, own.resp, own.prefix, cacheStatus{fwd: fwd, fwdStatus: own.code, detail: reasonDetail(own.reason)})
 		st.metrics.observe(outcomeMiss, start)
@@ -122,19 +127,22 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 	default:
 		// Waited for a response that turned out not to be shareable: go to
 		// the origin on our own, at once.
-		s.pass(ctx, st, path, start, "uncacheable")
+		s.pass(ctx, st, path, key, start, "uncacheable")
 	}
 }
 
 // pass sends a cacheable request to the origin without storing or
 // coalescing: keys remembered as uncacheable, and waiters released when the
 // shared response was not shareable. The request is still the normalised one.
-func (s *Server) pass(ctx *fasthttp.RequestCtx, st *site, path []byte, start time.Time, detail string) {
+func (s *Server) pass(ctx *fasthttp.RequestCtx, st *site, path, key []byte, start time.Time, detail string) {
 	req := s.originRequest(ctx, st, true, path)
+	var seen func(*fasthttp.ResponseHeader, time.Time)
 	if ctx.IsHead() {
 		req.Header.SetMethod(fasthttp.MethodHead)
+		seen = func(h *fasthttp.ResponseHeader, sent time.Time) { s.headUpdate(ctx, st, key, h, sent) }
 	}
-	if s.forward(ctx, st, req, cacheStatus{fwd: "uri-miss", detail: detail}) == 0 {
+	keepClientRange(&req.Header, &ctx.Request.Header)
+	if s.forward(ctx, st, req, cacheStatus{fwd: "uri-miss", detail: detail}, seen) == 0 {
 		st.metrics.observe(outcomeError, start)
 		return
 	}
@@ -162,7 +170,7 @@ func (s *Server) refresh(ctx *fasthttp.RequestCtx, st *site, path, key []byte, s
 		// Errors were counted in fetch; a failed refresh leaves the stale
 		// copy to serve until its windows end.
 		_, _, _ = s.flight.Do([]byte(k), func() (*cache.Entry, error) {
-			r := s.fetch(st, req, []byte(k), stale, &vary.Header)
+			r := s.fetch(st, req, []byte(k), stale, &vary.Header, nil)
 			if r.resp != nil {
 				fasthttp.ReleaseResponse(r.resp)
 			}
@@ -184,8 +192,9 @@ type fetchResult struct {
 // fetch sends req (released here) to the origin, conditionally when stale
 // has validators, and stores what the policy allows. vary is the client's
 // request header: the stored entry's Vary values come from it, and whether it
-// carried Authorization (RFC 9111 §3.5).
-func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache.Entry, vary cache.Header) fetchResult {
+// carried Authorization (RFC 9111 §3.5). interim, when not nil, gets the
+// origin's interim responses (never stored).
+func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache.Entry, vary cache.Header, interim interimFunc) fetchResult {
 	if stale != nil {
 		if len(stale.ETag) > 0 {
 			req.Header.SetBytesV("If-None-Match", stale.ETag)
@@ -197,7 +206,7 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	resp := fasthttp.AcquireResponse()
 	reqTime := s.clock()
 	t := time.Now()
-	err := st.pool.do(req, resp)
+	err := st.pool.doInterim(req, resp, interim)
 	respTime := s.clock()
 	fasthttp.ReleaseRequest(req)
 	sie := standIn(stale, respTime) // what answers for a failed fetch (stale-if-error)
@@ -210,22 +219,10 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	st.metrics.originDone(code, t)
 	s.noteRelease(st, &resp.Header)
 
-	creq := cache.Request{Method: []byte(fasthttp.MethodGet), Authorization: len(vary.Peek("Authorization")) > 0}
+	creq := policyRequest(vary)
 	if stale != nil && code == fasthttp.StatusNotModified {
-		info := responseInfo(&resp.Header, stale.Status)
-		fillFromStored(&info, stale)
-		p := cache.Evaluate(creq, info, reqTime, respTime, st.Defaults)
-		fields := storedFields(&resp.Header)
+		ne := s.updateStored(st, key, stale, creq, &resp.Header, reqTime, respTime)
 		closeResponse(resp)
-		ne := stale.Revalidated(fields, p, reqTime, respTime)
-		if p.Store {
-			s.store.Set(ne)
-		} else {
-			// The new headers forbid storing; the stored body is still the
-			// current representation for this one response.
-			s.store.Delete(key)
-			st.metrics.uncacheableInc(p.Reason)
-		}
 		return fetchResult{entry: ne, code: code}
 	}
 	if sie != nil && code >= 500 {
@@ -293,6 +290,34 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 	closeResponse(resp)
 	s.store.Set(e)
 	return fetchResult{entry: e, code: code}
+}
+
+// updateStored applies the header fields of a response that validates the
+// stored response e (a 304, or a 200 to a HEAD) to it (RFC 9111 §3.2,
+// §4.3.4), stores the updated entry when the new fields allow and returns
+// it. When they forbid storing, the stored copy is dropped; the returned
+// entry may still answer the request that brought them.
+func (s *Server) updateStored(st *site, key []byte, e *cache.Entry, creq cache.Request, h *fasthttp.ResponseHeader, reqTime, respTime time.Time) *cache.Entry {
+	info := responseInfo(h, e.Status)
+	fillFromStored(&info, e)
+	p := cache.Evaluate(creq, info, reqTime, respTime, st.Defaults)
+	ne := e.Revalidated(storedFields(h), p, reqTime, respTime)
+	if p.Store {
+		s.store.Set(ne)
+	} else {
+		// The new headers forbid storing; the stored body is still the
+		// current representation for this one response.
+		s.store.Delete(key)
+		st.metrics.uncacheableInc(p.Reason)
+	}
+	return ne
+}
+
+// policyRequest is what the cache policy reads of the client's request
+// for a response fetched on its behalf: always a GET (HEAD fetches GET),
+// and whether it carried Authorization (RFC 9111 §3.5).
+func policyRequest(h cache.Header) cache.Request {
+	return cache.Request{Method: []byte(fasthttp.MethodGet), Authorization: len(h.Peek("Authorization")) > 0}
 }
 
 // passReason tells which refusals are a property of the URL (remember it as
@@ -463,19 +488,34 @@ func copyBytes(b []byte) []byte {
 }
 
 // serveEntry answers from a stored entry. It does not allocate: the body is
-// shared, not copied, and numbers are formatted on the stack.
+// shared, not copied, and numbers are formatted on the stack. A Range
+// request gets its range cut from the stored body (see entryRange), after
+// the client's preconditions: a 304 wins over a range.
 func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, now time.Time, cs cacheStatus) {
 	out := &ctx.Response
 	// Every name added below is canonical already: stored names are as
 	// fasthttp parsed them from the origin, the rest are literals, so
 	// fasthttp need not normalise them again on every hit.
 	out.Header.DisableNormalizing()
-	out.SetStatusCode(e.Status)
+	nm := notModified(&ctx.Request.Header, e)
+	var first, last int64
+	ra := rangeWhole
+	if !nm {
+		first, last, ra = entryRange(&ctx.Request.Header, e)
+	}
+	switch ra {
+	case rangePartial:
+		out.SetStatusCode(fasthttp.StatusPartialContent)
+	case rangeUnsatisfiable:
+		out.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+	default:
+		out.SetStatusCode(e.Status)
+	}
 	debug := s.opt.DebugHeaders
 	dated := false
 	for i := range e.Header {
 		f := &e.Header[i]
-		if clientHeaderSkip(f.Name, debug, st.StripCDNCacheControl) {
+		if clientHeaderSkip(f.Name, debug, st.StripCDNCacheControl) || ra == rangeUnsatisfiable && !rangeErrorField(f.Name) {
 			continue
 		}
 		if len(f.Name) == 4 && bytes.EqualFold(f.Name, []byte("Date")) {
@@ -495,12 +535,23 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 	if s.opt.RUM != nil {
 		s.addServerTiming(&out.Header, st, cs)
 	}
-	if notModified(&ctx.Request.Header, e) {
+	if nm {
 		out.SetStatusCode(fasthttp.StatusNotModified)
 		out.SkipBody = true
 		return
 	}
-	out.SetBodyRaw(e.Body)
+	switch ra {
+	case rangePartial:
+		var cr [72]byte
+		out.Header.SetBytesV("Content-Range", appendContentRange(cr[:0], first, last, int64(len(e.Body))))
+		out.SetBodyRaw(e.Body[first : last+1])
+	case rangeUnsatisfiable:
+		var cr [72]byte
+		out.Header.SetBytesV("Content-Range", appendContentRange(cr[:0], -1, 0, int64(len(e.Body))))
+		out.ResetBody()
+	default:
+		out.SetBodyRaw(e.Body)
+	}
 }
 
 // notModified evaluates a client's If-None-Match / If-Modified-Since against

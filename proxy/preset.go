@@ -90,10 +90,9 @@ const (
 	bypassHeader
 	bypassAuthorization
 	bypassMethod
-	bypassRange
 )
 
-var bypassDetailNames = [...]string{"", "cookie", "path", "query", "header", "authorization", "method", "range"}
+var bypassDetailNames = [...]string{"", "cookie", "path", "query", "header", "authorization", "method"}
 
 func (d bypassDetail) String() string { return bypassDetailNames[d] }
 
@@ -120,11 +119,6 @@ func (r *rules) check(req *fasthttp.Request, path []byte) bypassDetail {
 	}
 	if r.authorization && len(h.Peek("Authorization")) > 0 {
 		return bypassAuthorization
-	}
-	if len(h.Peek("Range")) > 0 {
-		// Ranges are served by the origin: storing partial content is not
-		// worth its complexity for CMS pages.
-		return bypassRange
 	}
 	for _, k := range r.headers {
 		if len(h.Peek(k)) > 0 {

@@ -272,7 +272,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.opt.ProxyProtocol {
 		ln = newProxyListener(ln, s.opt.ProxyHeaderTimeout)
 	}
-	return s.srv.Serve(ln)
+	return s.srv.Serve(interimListener{ln})
 }
 
 // Shutdown stops accepting, waits for in-flight requests (bounded by ctx),

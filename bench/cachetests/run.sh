@@ -5,6 +5,9 @@
 #
 #   SUITE=/path/to/cache-tests bench/cachetests/run.sh [edgevitals] [varnish] [nginx] [edgevitals-nostale] [direct]
 #
+# SUITE is a git checkout (its commit is recorded in versions.txt) or an
+# unpacked npm release. The results in README.md name the commit they used.
+#
 # "edgevitals" uses the configuration of issue 2: one catch-all site, preset
 # none, default_ttl 0, every other key at its default (including the stale
 # windows applied when the origin says nothing: stale_while_revalidate 30s,
@@ -142,7 +145,7 @@ versions="$out/versions.txt"
 	echo "machine: $(uname -sm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 	echo "node: $(node --version)"
 	suite_version=$(node -e 'process.stdout.write(require(process.argv[1]).version || "")' "$SUITE/package.json" 2>/dev/null || true)
-	suite_rev=$(git -C "$SUITE" rev-parse --short HEAD 2>/dev/null || true)
+	suite_rev=$(git -C "$SUITE" rev-parse HEAD 2>/dev/null || true)
 	echo "cache-tests: ${suite_version:-unknown}${suite_rev:+ (git $suite_rev)}"
 } >"$versions"
 
