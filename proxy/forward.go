@@ -111,6 +111,7 @@ func acceptsGzip(v []byte) bool {
 func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable bool, path []byte) *fasthttp.Request {
 	req := fasthttp.AcquireRequest()
 	ctx.Request.CopyTo(req)
+	attachBody(ctx, req)
 	h := &req.Header
 	stripRequestHopByHop(h)
 	scheme := requestScheme(&ctx.Request.Header)

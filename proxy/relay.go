@@ -58,8 +58,8 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, st *site, resp *fasthttp.Respon
 		s.addServerTiming(&out.Header, st, cs)
 	}
 	if whole != nil {
-		out.SetBody(whole)
 		closeResponse(resp)
+		s.relayBody(ctx, whole, nil, nil, len(whole))
 		return
 	}
 	if ctx.IsHead() {
@@ -80,15 +80,51 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, st *site, resp *fasthttp.Respon
 	if size < 0 {
 		size = -1 // chunked to the client
 	}
-	var r io.Reader = stream
-	if len(prefix) > 0 {
-		r = io.MultiReader(bytes.NewReader(prefix), stream)
-	}
-	out.SetBodyStream(&originBody{r: r, resp: resp}, size)
+	s.relayBody(ctx, prefix, resp, stream, size)
 }
 
-// originBody streams an origin body to a client and releases the origin
-// response (and its connection) when fasthttp closes it.
+// relayBody sends the client a body that does not come from the cache:
+// head (already read), then, when resp is not nil, the rest of its stream.
+// The body goes through a spool: the origin is read as fast as it sends,
+// whatever the client's pace, and its connection is released (resp closed)
+// as soon as the body has been read. A client too slow for the buffers
+// (ResponseBufferBytes, then TempFileBytes) is cut when they are full. When
+// there is no room at all to start with, the body streams at the client's
+// pace (or, read already, is sent from memory), as it would without
+// buffers: the buffers' bounds hold, and small pages still get through.
+func (s *Server) relayBody(ctx *fasthttp.RequestCtx, head []byte, resp *fasthttp.Response, stream io.Reader, size int) {
+	sp := s.responses.newSpool(int64(size), 0, true)
+	ok := sp.memHeld > 0 || s.responses.disk != nil && s.responses.disk.inUse() < s.responses.disk.size
+	if ok && len(head) > 0 {
+		_, err := sp.Write(head)
+		ok = err == nil
+	}
+	if !ok {
+		sp.finish(errSpoolFull)
+		// Closed at once: nothing else holds it.
+		_ = sp.Close()
+		switch {
+		case resp == nil:
+			ctx.Response.SetBody(head)
+		case len(head) > 0:
+			ctx.Response.SetBodyStream(&originBody{r: io.MultiReader(bytes.NewReader(head), stream), resp: resp}, size)
+		default:
+			ctx.Response.SetBodyStream(&originBody{r: stream, resp: resp}, size)
+		}
+		return
+	}
+	ctx.Response.SetBodyStream(sp, size)
+	if resp == nil {
+		sp.finish(nil)
+		return
+	}
+	s.bg.Add(1)
+	go s.pump(sp, resp, stream)
+}
+
+// originBody streams an origin body to a client at the client's pace and
+// releases the origin response (and its connection) when fasthttp closes
+// it: the way a body goes when no buffer has room for it.
 type originBody struct {
 	r    io.Reader
 	resp *fasthttp.Response
@@ -100,4 +136,19 @@ func (b *originBody) Close() error {
 	err := b.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.resp)
 	return err
+}
+
+// pump copies an origin body into sp until its end, then releases the
+// origin response at once. It stops early, closing the origin connection,
+// when the client has gone or the buffers are full; the client then gets
+// what was buffered and a cut connection.
+func (s *Server) pump(sp *spool, resp *fasthttp.Response, stream io.Reader) {
+	defer s.bg.Done()
+	bp := copyBufPool.Get().(*[]byte)
+	_, err := io.CopyBuffer(sp, stream, *bp)
+	copyBufPool.Put(bp)
+	// The connection goes back to the pool when the body was read to its
+	// end, and is closed otherwise.
+	closeResponse(resp)
+	sp.finish(err)
 }
