@@ -41,6 +41,12 @@ type Server struct {
 	MaxHeaderBytes  Size     `toml:"max_header_bytes"` // 64KiB: CMS cookies are big
 	MaxBodyBytes    Size     `toml:"max_body_bytes"`   // request bodies; 32MiB
 	MaxConns        int      `toml:"max_conns"`        // 10000
+	// Bodies passing through are buffered, in memory up to these budgets and then in
+	// temporary files under data_dir (unlinked at once), so that neither a slow sender nor
+	// a slow reader holds an origin connection or unbounded memory.
+	BodyBufferBytes     Size `toml:"body_buffer_bytes"`     // memory of request bodies, all together; 64MiB
+	ResponseBufferBytes Size `toml:"response_buffer_bytes"` // memory of uncached responses waiting for slow clients; 64MiB
+	TempFileBytes       Size `toml:"temp_file_bytes"`       // disk of temporary files; 1GiB; 0 = none
 }
 
 // Cache configures the shared cache.
@@ -227,6 +233,10 @@ func Default() *Config {
 			MaxHeaderBytes:  64 << 10,
 			MaxBodyBytes:    32 << 20,
 			MaxConns:        10000,
+
+			BodyBufferBytes:     64 << 20,
+			ResponseBufferBytes: 64 << 20,
+			TempFileBytes:       1 << 30,
 		},
 		Cache: Cache{
 			MaxBytes:           512 << 20,

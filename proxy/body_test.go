@@ -103,6 +103,7 @@ func TestUnfinishedUploadsHoldBoundedMemory(t *testing.T) {
 	}
 	body := strings.Repeat("u", sent)
 	f("content-length", "Content-Length: "+strconv.Itoa(declared)+"\r\n", body)
+	f("expecting 100-continue", "Content-Length: "+strconv.Itoa(declared)+"\r\nExpect: 100-continue\r\n", body)
 	f("chunked", "Transfer-Encoding: chunked\r\n", fmt.Sprintf("%x\r\n%s\r\n", sent, body))
 }
 

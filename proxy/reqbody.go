@@ -176,6 +176,7 @@ func (s *Server) withBeacon(ctx *fasthttp.RequestCtx, f func(body []byte) int) i
 	if cl >= 0 {
 		want = int64(cl)
 	}
+	want = min(want, s.bodies.mem.size) // a budget smaller than a beacon still takes them
 	if !s.bodies.mem.reserve(want, s.opt.BodyBufferWait) {
 		ctx.SetConnectionClose()
 		ctx.Response.Header.Set("Retry-After", "1")

@@ -75,6 +75,7 @@ func (b *spoolBudgets) newSpool(want int64, wait time.Duration, spill bool) *spo
 	if want < 0 || want > spoolMemBytes {
 		want = spoolMemBytes
 	}
+	want = min(want, b.mem.size) // a budget smaller than one ring still takes bodies
 	s := &spool{b: b}
 	s.cond.L = &s.mu
 	if want > 0 && b.mem.reserve(want, wait) {
