@@ -267,6 +267,9 @@ func TestBodyBudgetFull(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("a body while the budget is full got %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
+	if want := `edgevitals_body_buffer_full_total{kind="request"} 1`; !strings.Contains(h.metricsText(), want) {
+		t.Errorf("metrics lack %s", want)
+	}
 	stalled[0].Close()
 	waitFor(t, "an upload's ring given back", func() bool { return h.proxy.bodies.mem.inUse() == spoolMemBytes })
 	c = h.dialRaw(t)

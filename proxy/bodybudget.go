@@ -4,6 +4,8 @@ import (
 	"container/list"
 	"sync"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // budget is a count of bytes that requests share: the memory request bodies
@@ -106,4 +108,27 @@ func (b *budget) inUse() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.used
+}
+
+// bufferMetrics count what the body buffers could not take.
+type bufferMetrics struct {
+	requestsBusy  *metrics.Counter // request bodies answered 503: no room
+	responsesFull *metrics.Counter // responses cut, or streamed at the client's pace, for want of room
+}
+
+// registerBufferMetrics puts the buffers' gauges and counters on set.
+func (s *Server) registerBufferMetrics(set *metrics.Set) {
+	bodies, responses := s.bodies, s.responses
+	set.NewGauge(`edgevitals_body_buffer_bytes{kind="request"}`, func() float64 { return float64(bodies.mem.inUse()) })
+	set.NewGauge(`edgevitals_body_buffer_bytes{kind="response"}`, func() float64 { return float64(responses.mem.inUse()) })
+	set.NewGauge(`edgevitals_body_buffer_bytes{kind="file"}`, func() float64 {
+		if bodies.disk == nil {
+			return 0
+		}
+		return float64(bodies.disk.inUse())
+	})
+	s.buffers = bufferMetrics{
+		requestsBusy:  set.NewCounter(`edgevitals_body_buffer_full_total{kind="request"}`),
+		responsesFull: set.NewCounter(`edgevitals_body_buffer_full_total{kind="response"}`),
+	}
 }

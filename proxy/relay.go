@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 
 	"github.com/valyala/fasthttp"
@@ -100,6 +101,7 @@ func (s *Server) relayBody(ctx *fasthttp.RequestCtx, head []byte, resp *fasthttp
 		ok = err == nil
 	}
 	if !ok {
+		s.buffers.responsesFull.Inc()
 		sp.finish(errSpoolFull)
 		// Closed at once: nothing else holds it.
 		_ = sp.Close()
@@ -147,6 +149,9 @@ func (s *Server) pump(sp *spool, resp *fasthttp.Response, stream io.Reader) {
 	bp := copyBufPool.Get().(*[]byte)
 	_, err := io.CopyBuffer(sp, stream, *bp)
 	copyBufPool.Put(bp)
+	if errors.Is(err, errSpoolFull) {
+		s.buffers.responsesFull.Inc()
+	}
 	// The connection goes back to the pool when the body was read to its
 	// end, and is closed otherwise.
 	closeResponse(resp)

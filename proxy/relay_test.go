@@ -177,7 +177,15 @@ func TestSlowReaderCutWhenBuffersFull(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("origin still sending to a slow reader whose buffers are full")
 	}
-	h.loggedIn(t) // no room in any buffer: the small page streams
+	h.loggedIn(t)
+	// With every buffer taken (as by other slow readers), a page streams at
+	// its client's pace as it did before buffers: it is still served.
+	waitFor(t, "the cut reader's buffer given back", func() bool { return h.proxy.responses.mem.inUse() == 0 })
+	if !h.proxy.responses.mem.tryReserve(spoolMemBytes) {
+		t.Fatal("could not take the response budget")
+	}
+	h.loggedIn(t)
+	h.proxy.responses.mem.release(spoolMemBytes)
 	resp := readStatus(t, c, 30*time.Second)
 	got, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -185,5 +193,8 @@ func TestSlowReaderCutWhenBuffersFull(t *testing.T) {
 		t.Errorf("cut reader got %d bytes and %v, want a short body and an error", len(got), err)
 	}
 	c.Close()
-	waitFor(t, "response buffers given back", func() bool { return h.proxy.responses.mem.inUse() == 0 })
+	// One cut, one page streamed for want of room.
+	if want := `edgevitals_body_buffer_full_total{kind="response"} 2`; !strings.Contains(h.metricsText(), want) {
+		t.Errorf("metrics lack %s", want)
+	}
 }

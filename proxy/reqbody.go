@@ -94,6 +94,7 @@ func (s *Server) bodyTooLarge(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) bodyBusy(ctx *fasthttp.RequestCtx) {
+	s.buffers.requestsBusy.Inc()
 	ctx.Error("busy: too many request bodies in flight", fasthttp.StatusServiceUnavailable)
 	ctx.Response.Header.Set("Retry-After", "1")
 	ctx.SetConnectionClose()
@@ -178,6 +179,7 @@ func (s *Server) withBeacon(ctx *fasthttp.RequestCtx, f func(body []byte) int) i
 	}
 	want = min(want, s.bodies.mem.size) // a budget smaller than a beacon still takes them
 	if !s.bodies.mem.reserve(want, s.opt.BodyBufferWait) {
+		s.buffers.requestsBusy.Inc()
 		ctx.SetConnectionClose()
 		ctx.Response.Header.Set("Retry-After", "1")
 		return fasthttp.StatusServiceUnavailable

@@ -96,6 +96,7 @@ type Server struct {
 
 	bodies    *spoolBudgets // request bodies
 	responses *spoolBudgets // uncached responses relayed to clients
+	buffers   bufferMetrics
 
 	onRelease  atomic.Pointer[releaseHook] // set by NewReleases
 	bg         sync.WaitGroup              // background refreshes, waited for at shutdown
@@ -269,6 +270,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.bodies = &spoolBudgets{dir: o.TempDir, mem: newBudget(o.BodyBufferBytes), disk: disk}
 	s.responses = &spoolBudgets{dir: o.TempDir, mem: newBudget(o.ResponseBufferBytes), disk: disk}
+	s.registerBufferMetrics(o.Metrics)
 	rt, err := s.buildRoutes(o.Sites, nil)
 	if err != nil {
 		return nil, err
