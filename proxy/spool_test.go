@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,12 +52,17 @@ func TestBudget(t *testing.T) {
 		})
 	}
 	b.release(10) // enough for small, not for big: small must not jump the queue
-	b.release(60)
-	if first := <-got; first != "big" {
-		t.Errorf("first served = %q, want big (served in order)", first)
+	b.mu.Lock()
+	used, waiting := b.used, b.waiters.Len()
+	b.mu.Unlock()
+	if used != 90 || waiting != 2 {
+		t.Errorf("after freeing 10 bytes: used %d with %d waiting, want 90 with 2 (small waits behind big)", used, waiting)
 	}
-	if second := <-got; second != "small" {
-		t.Errorf("second served = %q, want small", second)
+	b.release(60) // both fit now, big first
+	for range 2 {
+		if name := <-got; strings.HasSuffix(name, "timed out") {
+			t.Errorf("%s, want served", name)
+		}
 	}
 	wg.Wait()
 	if got := b.inUse(); got != 100 {
