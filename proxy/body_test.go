@@ -168,12 +168,12 @@ func TestForwardedBodiesReachOrigin(t *testing.T) {
 		o.MaxBodyBytes = 4 << 20
 		o.TempDir = dir
 	})
-	f := func(name string, size int, chunked bool) {
+	f := func(name string, size int, chunked bool, extra ...string) {
 		t.Run(name, func(t *testing.T) {
 			body := strings.Repeat("0123456789abcdef", size/16+1)[:size]
 			sum := sha256.Sum256([]byte(body))
 			c := h.dialRaw(t)
-			req := "POST /wp-comments-post.php HTTP/1.1\r\nHost: www.example.com\r\n"
+			req := "POST /wp-comments-post.php HTTP/1.1\r\nHost: www.example.com\r\n" + strings.Join(extra, "")
 			if chunked {
 				req += "Transfer-Encoding: chunked\r\n\r\n"
 				for rest := body; len(rest) > 0; {
@@ -186,7 +186,17 @@ func TestForwardedBodiesReachOrigin(t *testing.T) {
 				req += "Content-Length: " + strconv.Itoa(size) + "\r\n\r\n" + body
 			}
 			go io.WriteString(c, req) // a large body is read while it is written
-			resp := readStatus(t, c, 5*time.Second)
+			br := bufio.NewReader(c)
+			if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			for err == nil && resp.StatusCode == http.StatusContinue {
+				resp, err = http.ReadResponse(br, nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			got, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if err != nil {
@@ -203,6 +213,7 @@ func TestForwardedBodiesReachOrigin(t *testing.T) {
 	f("upload", 3<<20, false)
 	f("chunked small", 500, true)
 	f("chunked past the ring", 2*spoolMemBytes+5, true)
+	f("expecting 100-continue", 3*spoolMemBytes, false, "Expect: 100-continue\r\n")
 	waitFor(t, "body buffers given back", func() bool {
 		return h.proxy.bodies.mem.inUse() == 0 && h.proxy.bodies.disk.inUse() == 0
 	})
