@@ -104,6 +104,10 @@ func TestUnfinishedUploadsHoldBoundedMemory(t *testing.T) {
 	body := strings.Repeat("u", sent)
 	f("content-length", "Content-Length: "+strconv.Itoa(declared)+"\r\n", body)
 	f("expecting 100-continue", "Content-Length: "+strconv.Itoa(declared)+"\r\nExpect: 100-continue\r\n", body)
+	// WordPress' media upload: fasthttp would parse a multipart form itself,
+	// holding up to 16 MiB of it in memory, before the handler runs.
+	f("multipart form", "Content-Length: "+strconv.Itoa(declared)+"\r\nContent-Type: multipart/form-data; boundary=xyz\r\n",
+		"--xyz\r\nContent-Disposition: form-data; name=\"async-upload\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"+body)
 	f("chunked", "Transfer-Encoding: chunked\r\n", fmt.Sprintf("%x\r\n%s\r\n", sent, body))
 }
 
@@ -214,6 +218,7 @@ func TestForwardedBodiesReachOrigin(t *testing.T) {
 	f("chunked small", 500, true)
 	f("chunked past the ring", 2*spoolMemBytes+5, true)
 	f("expecting 100-continue", 3*spoolMemBytes, false, "Expect: 100-continue\r\n")
+	f("multipart form, as bytes", 2*spoolMemBytes, false, "Content-Type: multipart/form-data; boundary=0123\r\n")
 	waitFor(t, "body buffers given back", func() bool {
 		return h.proxy.bodies.mem.inUse() == 0 && h.proxy.bodies.disk.inUse() == 0
 	})

@@ -304,6 +304,10 @@ func New(o Options) (*Server, error) {
 		StreamRequestBody: true,
 		HeaderReceived:    s.headerReceived,
 		ExpectHandler:     s.expect,
+		// fasthttp would otherwise read a multipart form (a media upload)
+		// itself before the handler runs, up to 16 MiB of it in memory.
+		// The proxy forwards forms as bytes; it never parses them.
+		DisablePreParseMultipartForm: true,
 	}
 	return s, nil
 }
