@@ -45,6 +45,12 @@ type Server struct {
 	// load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed; default none.
 	TrustedProxies []string `toml:"trusted_proxies"`
 	ProxyProtocol  bool     `toml:"proxy_protocol"` // every proxy connection opens with a PROXY v1/v2 header
+	// Bodies passing through are buffered, in memory up to these budgets and then in
+	// temporary files under data_dir (unlinked at once), so that neither a slow sender nor
+	// a slow reader holds an origin connection or unbounded memory.
+	BodyBufferBytes     Size `toml:"body_buffer_bytes"`     // memory of request bodies, all together; 64MiB
+	ResponseBufferBytes Size `toml:"response_buffer_bytes"` // memory of uncached responses waiting for slow clients; 64MiB
+	TempFileBytes       Size `toml:"temp_file_bytes"`       // disk of temporary files; 1GiB; 0 = none
 }
 
 // TrustedNets returns TrustedProxies parsed; entries that do not parse (Validate reports
@@ -244,6 +250,10 @@ func Default() *Config {
 			MaxHeaderBytes:  64 << 10,
 			MaxBodyBytes:    32 << 20,
 			MaxConns:        10000,
+
+			BodyBufferBytes:     64 << 20,
+			ResponseBufferBytes: 64 << 20,
+			TempFileBytes:       1 << 30,
 		},
 		Cache: Cache{
 			MaxBytes:           512 << 20,

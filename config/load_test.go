@@ -225,6 +225,15 @@ func TestParseProblems(t *testing.T) {
 			want: []string{`test.toml:9: server.trusted_proxies[1]: must be a CIDR like "10.0.0.0/8" or an IP address, got "localhost"`},
 		},
 		{
+			name: "body buffers need room",
+			src:  minimal + "[server]\nbody_buffer_bytes = \"0\"\nresponse_buffer_bytes = -1\ntemp_file_bytes = -1\n",
+			want: []string{
+				"test.toml:7: server.body_buffer_bytes: must be > 0, got 0",
+				"test.toml:8: server.response_buffer_bytes: must be > 0, got -1",
+				"test.toml:9: server.temp_file_bytes: must be >= 0, got -1",
+			},
+		},
+		{
 			name: "sample rate is a ratio, NaN included",
 			src:  minimal + "[rum]\nsample_rate = nan\n",
 			want: []string{"test.toml:7: rum.sample_rate: must be between 0 and 1, got NaN"},
@@ -276,6 +285,12 @@ func TestParseDefaults(t *testing.T) {
 		}},
 		{"integer sizes are bytes", "[cache]\nmax_object_bytes = 1000\n", func(c *Config) (any, any) {
 			return c.Cache.MaxObjectBytes, Size(1000)
+		}},
+		{"body buffers default", "", func(c *Config) (any, any) {
+			return []Size{c.Server.BodyBufferBytes, c.Server.ResponseBufferBytes, c.Server.TempFileBytes}, []Size{64 << 20, 64 << 20, 1 << 30}
+		}},
+		{"temp_file_bytes 0 turns temporary files off", "[server]\ntemp_file_bytes = 0\n", func(c *Config) (any, any) {
+			return c.Server.TempFileBytes, Size(0)
 		}},
 		{"integers are accepted as floats", "[alerts]\nhit_ratio_below = 1\n", func(c *Config) (any, any) {
 			return c.Alerts.HitRatioBelow, 1.0

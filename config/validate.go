@@ -142,6 +142,11 @@ func (s *Server) validate(v *checker) {
 	v.size("server.max_body_bytes", s.MaxBodyBytes)
 	v.count("server.max_conns", s.MaxConns)
 	v.prefixes("server.trusted_proxies", s.TrustedProxies)
+	v.size("server.body_buffer_bytes", s.BodyBufferBytes)
+	v.size("server.response_buffer_bytes", s.ResponseBufferBytes)
+	if s.TempFileBytes < 0 {
+		v.fail("server.temp_file_bytes", "must be >= 0, got %s", s.TempFileBytes)
+	}
 }
 
 // sameListener reports whether two listen addresses would take the same port: the same

@@ -14,6 +14,8 @@ import (
 var metricHelp = map[string]string{
 	"edgevitals_beacons_rejected_total":                 "Field beacons refused, by reason; none of them is stored.",
 	"edgevitals_beacons_total":                          "Field beacons accepted from visitors' browsers.",
+	"edgevitals_body_buffer_bytes":                      "Bytes that bodies in flight hold now: request bodies and uncached responses in memory, and temporary files on disk.",
+	"edgevitals_body_buffer_full_total":                 "Bodies the buffers had no room for: request bodies answered 503, responses cut or streamed at the client's pace.",
 	"edgevitals_build_info":                             "Always 1; the labels name the running build.",
 	"edgevitals_cache_bytes":                            "Bytes of responses held in the cache.",
 	"edgevitals_cache_evictions_total":                  "Objects evicted from the cache to make room.",

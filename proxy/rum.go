@@ -26,7 +26,6 @@ type Collector interface {
 const (
 	rumScriptPath = "/__edgevitals/rum.js"
 	rumBeaconPath = "/__edgevitals/rum"
-	maxBeacon     = 4 << 10
 	// maxRewriteBytes bounds an unstored HTML page read to add the script;
 	// larger pages stream through untouched.
 	maxRewriteBytes = 2 << 20
@@ -99,12 +98,11 @@ func (s *Server) serveReserved(ctx *fasthttp.RequestCtx, st *site, path []byte) 
 		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 		ctx.SetBody(c.Script())
 	case string(path) == rumBeaconPath && ctx.IsPost():
-		body := ctx.PostBody()
-		status := fasthttp.StatusRequestEntityTooLarge
-		if len(body) <= maxBeacon {
+		// Larger Content-Lengths were refused unread (refuseBody).
+		status := s.withBeacon(ctx, func(body []byte) int {
 			gpc := isOne(ctx.Request.Header.Peek("Sec-GPC"))
-			status = c.Beacon(st.Name, s.realClient(ctx).addr.String(), gpc, body)
-		}
+			return c.Beacon(st.Name, s.realClient(ctx).addr.String(), gpc, body)
+		})
 		ctx.Response.Header.Set("Cache-Control", "no-store")
 		ctx.SetStatusCode(status)
 	case string(path) == rumBeaconPath:

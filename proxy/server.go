@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"slices"
@@ -72,7 +73,25 @@ type Options struct {
 	MaxHeaderBytes int           // request line and headers; larger gets 431
 	MaxBodyBytes   int           // request body; larger gets 413
 	MaxConns       int
+
+	// Bodies on their way through are held in memory up to these budgets,
+	// and past them in temporary files (see spool.go), so that neither a
+	// client slow to send nor one slow to read holds an origin connection
+	// or unbounded memory.
+	BodyBufferBytes     int64         // memory of request bodies, all requests together; 0 = 64 MiB
+	BodyBufferWait      time.Duration // how long a request body waits for that memory before a 503; 0 = 1s
+	ResponseBufferBytes int64         // memory of uncached responses waiting for their clients; 0 = 64 MiB
+	TempFileBytes       int64         // disk of temporary files, requests and responses together; 0 = 1 GiB, < 0 = none
+	TempDir             string        // where temporary files are made (and at once unlinked); "" = os.TempDir()
 }
+
+// Defaults of the body buffers.
+const (
+	defaultBodyBufferBytes     = 64 << 20
+	defaultBodyBufferWait      = time.Second
+	defaultResponseBufferBytes = 64 << 20
+	defaultTempFileBytes       = 1 << 30
+)
 
 // Server is the caching reverse proxy.
 type Server struct {
@@ -86,6 +105,10 @@ type Server struct {
 	flight  *cache.Flight
 	panics  *metrics.Counter
 	metrics *serverMetrics
+
+	bodies    *spoolBudgets // request bodies
+	responses *spoolBudgets // uncached responses relayed to clients
+	buffers   bufferMetrics
 
 	onRelease  atomic.Pointer[releaseHook] // set by NewReleases
 	bg         sync.WaitGroup              // background refreshes, waited for at shutdown
@@ -232,11 +255,36 @@ func New(o Options) (*Server, error) {
 	if o.PurgeAllow == nil {
 		o.PurgeAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = fasthttp.DefaultMaxRequestBodySize
+	}
+	if o.BodyBufferBytes <= 0 {
+		o.BodyBufferBytes = defaultBodyBufferBytes
+	}
+	if o.BodyBufferWait <= 0 {
+		o.BodyBufferWait = defaultBodyBufferWait
+	}
+	if o.ResponseBufferBytes <= 0 {
+		o.ResponseBufferBytes = defaultResponseBufferBytes
+	}
+	if o.TempFileBytes == 0 {
+		o.TempFileBytes = defaultTempFileBytes
+	}
+	if o.TempDir == "" {
+		o.TempDir = os.TempDir()
+	}
+	var disk *budget
+	if o.TempFileBytes > 0 {
+		disk = newBudget(o.TempFileBytes)
+	}
 	s := &Server{
 		opt: o, clock: o.Clock, log: o.Logger,
 		store: o.Store, keyer: o.Keyer, flight: o.Flight,
 		panics: o.Metrics.NewCounter("edgevitals_panics_total"),
 	}
+	s.bodies = &spoolBudgets{dir: o.TempDir, mem: newBudget(o.BodyBufferBytes), disk: disk}
+	s.responses = &spoolBudgets{dir: o.TempDir, mem: newBudget(o.ResponseBufferBytes), disk: disk}
+	s.registerBufferMetrics(o.Metrics)
 	rt, err := s.buildRoutes(o.Sites, nil)
 	if err != nil {
 		return nil, err
@@ -262,6 +310,18 @@ func New(o Options) (*Server, error) {
 		CloseOnShutdown: true,
 		ErrorHandler:    s.errorHandler,
 		Logger:          fasthttpLogger{o.Logger},
+		// Request bodies are streamed: fasthttp reads at most 8 KiB of one
+		// before the handler runs, and, streaming, no longer refuses one
+		// over MaxRequestBodySize (that only bounds its pre-read):
+		// headerReceived refuses by Content-Length, unread, and takeBody
+		// counts what a chunked body sends as it reads it into a spool.
+		StreamRequestBody: true,
+		HeaderReceived:    s.headerReceived,
+		ExpectHandler:     s.expect,
+		// fasthttp would otherwise read a multipart form (a media upload)
+		// itself before the handler runs, up to 16 MiB of it in memory.
+		// The proxy forwards forms as bytes; it never parses them.
+		DisablePreParseMultipartForm: true,
 	}
 	return s, nil
 }
@@ -310,6 +370,9 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.Error("bad request: Content-Length with Transfer-Encoding", fasthttp.StatusBadRequest)
 		return
 	}
+	if s.refuseBody(ctx) {
+		return
+	}
 	st := s.route(ctx.Host())
 	if st == nil {
 		ctx.Error("misdirected request: unknown host", fasthttp.StatusMisdirectedRequest)
@@ -326,6 +389,9 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if d := st.rules.check(&ctx.Request, path); d != bypassNone {
+		if !s.takeBody(ctx) {
+			return
+		}
 		s.bypass(ctx, st, d, start)
 		return
 	}

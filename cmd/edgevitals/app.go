@@ -131,6 +131,13 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		MaxBodyBytes:   int(cfg.Server.MaxBodyBytes),
 		MaxConns:       cfg.Server.MaxConns,
 	}
+	po.BodyBufferBytes = int64(cfg.Server.BodyBufferBytes)
+	po.ResponseBufferBytes = int64(cfg.Server.ResponseBufferBytes)
+	po.TempFileBytes = int64(cfg.Server.TempFileBytes)
+	if po.TempFileBytes == 0 {
+		po.TempFileBytes = -1 // temp_file_bytes = 0: no temporary files
+	}
+	po.TempDir = cfg.DataDir // created by openStore; the files are unlinked at once
 	if cfg.RUM.Enabled {
 		if a.rum, err = a.newCollector(); err != nil {
 			a.closeStores()
