@@ -17,62 +17,170 @@ var schemeHTTP, schemeHTTPS = []byte("http"), []byte("https")
 // outside the cache key reaches the origin: no cookies (bypass cookies were
 // handled before), no URL/host/method rewriting fields, no client
 // conditionals or body, and Accept-Encoding folded to gzip or nothing so
-// variants stay few. It does not allocate.
+// variants stay few. Repeated lines of one field are joined into one line
+// (RFC 9110 §5.3), so Vary matching, the key and the origin all read the
+// same value, whichever line an application would have picked. It does not
+// allocate unless the request repeats a field.
 func normalizeCacheable(h *fasthttp.RequestHeader) {
 	h.DelAllCookies() // every Cookie line: fasthttp refuses Cookie as a trailer
-	// One pass over the request's fields finds the poison ones (usually
-	// none); deleting each name unconditionally cost a key normalisation
-	// per name on every request.
-	var found [8][32]byte
-	var lens [8]int
-	n := 0
-	for k := range h.All() {
-		if n < len(found) && isPoison(k) {
-			lens[n] = copy(found[n][:], k)
-			n++
-		}
-	}
-	for i := range n {
-		h.DelBytes(found[i][:lens[i]])
-	}
-	if n == len(found) {
-		for _, k := range poisonHeaders { // more than fit: the slow, thorough way
-			h.Del(k)
-		}
+	if removePoison(h) && hasRepeated(h) {
+		joinRepeated(h)
 	}
 	if ae := h.Peek("Accept-Encoding"); len(ae) > 0 {
-		if acceptsGzip(ae) {
+		gzip := acceptsGzip(ae)
+		delAll(h, "Accept-Encoding")
+		if gzip {
 			h.Set("Accept-Encoding", "gzip")
-		} else {
-			h.Del("Accept-Encoding")
 		}
 	}
 }
 
-// poisonSet holds poisonHeaders lowercased, for isPoison.
-var poisonSet = func() map[string]struct{} {
-	m := make(map[string]struct{}, len(poisonHeaders))
-	for _, k := range poisonHeaders {
-		m[string(bytes.ToLower([]byte(k)))] = struct{}{}
+// removePoison deletes every field isPoison names, and reports whether two
+// fields may share a name (a small hash of the names collided; usually
+// false). One pass over the fields finds the poison ones (usually none):
+// deleting each name unconditionally cost a key normalisation per name on
+// every request. It does not allocate.
+func removePoison(h *fasthttp.RequestHeader) (mayRepeat bool) {
+	for pass := 0; ; pass++ {
+		var found [8][maxFieldName]byte
+		var lens [8]int
+		var seen [4]uint64
+		n, more := 0, false
+		for k := range h.All() {
+			if isPoison(k) {
+				if n < len(found) {
+					lens[n] = copy(found[n][:], k)
+					n++
+				} else {
+					more = true
+				}
+			}
+			if pass == 0 && !mayRepeat {
+				b := nameHash(k)
+				mayRepeat = seen[b>>6]&(1<<(b&63)) != 0
+				seen[b>>6] |= 1 << (b & 63)
+			}
+		}
+		for i := range n {
+			h.DelBytes(found[i][:lens[i]])
+		}
+		// Each pass deletes up to 8 names; a request holds far fewer
+		// fields than the bound (MaxHeaderBytes).
+		if !more || pass > 4096 {
+			return mayRepeat
+		}
 	}
-	return m
-}()
+}
 
-// isPoison reports whether k is one of poisonHeaders, ignoring case. It
-// does not allocate.
-func isPoison(k []byte) bool {
-	if len(k) < 6 || len(k) > 32 {
-		return false
-	}
-	var buf [32]byte
-	for i, c := range k {
+// nameHash is an 8-bit hash of a field name, ignoring case.
+func nameHash(k []byte) uint8 {
+	x := uint32(2166136261)
+	for _, c := range k {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
+		x = (x ^ uint32(c)) * 16777619
+	}
+	return uint8(x ^ x>>8 ^ x>>16 ^ x>>24)
+}
+
+// hasRepeated reports whether two fields of h share a name, ignoring case.
+// It compares every pair, without allocating; removePoison's hash calls it
+// only when two names may be equal.
+func hasRepeated(h *fasthttp.RequestHeader) bool {
+	i := 0
+	for k := range h.All() {
+		j := 0
+		for k2 := range h.All() {
+			if j == i {
+				break
+			}
+			if len(k2) == len(k) && bytes.EqualFold(k2, k) && !isHopByHop(k) {
+				return true
+			}
+			j++
+		}
+		i++
+	}
+	return false
+}
+
+// joinRepeated replaces the lines of each repeated field with one line of
+// their values joined by ", ", in order (RFC 9110 §5.3). Hop-by-hop fields
+// are left: they never reach the origin.
+func joinRepeated(h *fasthttp.RequestHeader) {
+	count := map[string]int{}
+	var names []string
+	for k := range h.All() {
+		if isHopByHop(k) {
+			continue
+		}
+		name := string(k)
+		if count[name]++; count[name] == 2 {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		v := bytes.Join(h.PeekAll(name), []byte(", ")) // a copy: it outlives the lines
+		setOnly(h, name, v)
+	}
+}
+
+// poisonSet holds poisonHeaders and the bypass fields (cacheAbsent)
+// lowercased, for isPoison; ownedSet holds forwardingHeaders.
+var poisonSet, ownedSet = func() (map[string]struct{}, map[string]struct{}) {
+	lower := func(names ...[]string) map[string]struct{} {
+		m := map[string]struct{}{}
+		for _, list := range names {
+			for _, k := range list {
+				m[string(bytes.ToLower([]byte(k)))] = struct{}{}
+			}
+		}
+		return m
+	}
+	return lower(poisonHeaders, cacheAbsent()), lower(forwardingHeaders)
+}()
+
+// cacheAbsent are the request fields whose presence bypasses the cache
+// (rules.check): a request that is cacheable did not carry them, or carried
+// them empty, so the origin must not see them either (an empty first line
+// must not hide a second one).
+func cacheAbsent() []string {
+	names := []string{"Authorization", "Range"}
+	for _, p := range presets {
+		names = append(names, p.headers...)
+	}
+	return names
+}
+
+// isPoison reports whether k must not reach the origin on a cacheable
+// request: one of poisonHeaders or cacheAbsent, ignoring case and reading
+// '_' as '-' (nginx and PHP file both spellings under one $_SERVER name), or
+// one of forwardingHeaders spelled with an underscore (the proxy replaces
+// the real spelling itself). It does not allocate.
+func isPoison(k []byte) bool {
+	if len(k) < 5 || len(k) > maxFieldName {
+		return false
+	}
+	var buf [maxFieldName]byte
+	underscore := false
+	for i, c := range k {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c, underscore = '-', true
+		}
 		buf[i] = c
 	}
-	_, ok := poisonSet[string(buf[:len(k)])]
-	return ok
+	if _, ok := poisonSet[string(buf[:len(k)])]; ok {
+		return true
+	}
+	if underscore {
+		_, ok := ownedSet[string(buf[:len(k)])]
+		return ok
+	}
+	return false
 }
 
 // acceptsGzip reports whether an Accept-Encoding value admits gzip (q>0).
@@ -107,7 +215,7 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 	scheme, forwardedFor := s.forwardingFields(ctx)
 	if cacheable {
 		for _, k := range conditionalHeaders {
-			h.Del(k)
+			delAll(h, k)
 		}
 		// The whole object, stored once, answers every range of it.
 		h.Del("Range")
@@ -115,7 +223,7 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 			// Fetch the whole object so it can be stored and serve both.
 			h.SetMethod(fasthttp.MethodGet)
 		}
-		req.ResetBody()
+		dropBody(req)
 		uri := appendEscapedPath(make([]byte, 0, len(path)+64), path)
 		if q := ctx.URI().QueryString(); len(q) > 0 {
 			n := len(uri)
@@ -126,16 +234,41 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 		}
 		req.SetRequestURIBytes(uri)
 		// Announce the Surrogate-Control target this cache answers to.
+		delAll(h, "Surrogate-Capability")
 		h.Set("Surrogate-Capability", cache.SurrogateName+`="Surrogate/1.0"`)
 	}
 	req.UseHostHeader = true
 	h.SetHostBytes(ctx.Host())
-	h.Del("X-Forwarded-For")
-	h.SetBytesV("X-Forwarded-For", forwardedFor)
-	h.SetBytesV("X-Forwarded-Proto", scheme)
-	h.SetBytesV("X-Forwarded-Host", ctx.Host())
+	setOnly(h, "X-Forwarded-For", forwardedFor)
+	setOnly(h, "X-Forwarded-Proto", scheme)
+	setOnly(h, "X-Forwarded-Host", ctx.Host())
 	h.Add("Via", "1.1 edgevitals")
 	return req
+}
+
+// dropBody removes a request's body together with every field that
+// describes it (isBodyField): a GET or HEAD that came with a body must reach
+// the origin without a Content-Length or Transfer-Encoding announcing bytes
+// that never come (nginx and php-fpm wait for them until the origin
+// timeout), and without a Content-Type or Content-Encoding for a body that
+// is not there. It does not allocate when the request has no such field.
+func dropBody(req *fasthttp.Request) {
+	req.ResetBody()
+	h := &req.Header
+	h.Del("Content-Length") // also the parsed length, -1 for chunked
+	for range 4096 {        // each pass removes one name; bounded by MaxHeaderBytes
+		var name string
+		for k := range h.All() {
+			if isBodyField(k) {
+				name = string(k) // rare: such a field on a GET or HEAD
+				break
+			}
+		}
+		if name == "" {
+			return
+		}
+		delAll(h, name)
+	}
 }
 
 // conditionalHeaders are the client's preconditions. On a cacheable request

@@ -25,6 +25,51 @@ var poisonHeaders = []string{
 	"X-Host", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "Forwarded",
 	"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip", "X-Forwarded-Uri",
 	"X-Wap-Profile", "X-Original-Method", "Front-End-Https", "X-Url-Scheme",
+	"X-Forwarded-Protocol", "X-Original-Uri", "Cf-Visitor",
+}
+
+// forwardingHeaders are the request fields edgevitals sets itself on every
+// origin request (originRequest), after removing every line the client sent.
+// Written with underscores they are other names to fasthttp but the same
+// $_SERVER entry to nginx and PHP, so isPoison catches those spellings.
+var forwardingHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "Surrogate-Capability"}
+
+// neverForwarded are request fields removed from every origin request,
+// cacheable or not: Proxy is httpoxy (CGI turns it into HTTP_PROXY, which
+// PHP libraries take as their outgoing proxy), and Expect is answered by
+// edgevitals, which has read the whole body before it forwards anything.
+var neverForwarded = []string{"Proxy", "Expect"}
+
+// maxFieldName bounds the names isPoison looks up; poisonHeaders and
+// forwardingHeaders fit (TestPoisonNamesFit).
+const maxFieldName = 32
+
+// delAll removes every line of the field name. fasthttp's Set replaces only
+// the first line of a repeated field, so a field the proxy sets, keys on or
+// removes is first deleted with delAll; the loop keeps that true should Del
+// ever remove one line at a time.
+func delAll(h *fasthttp.RequestHeader, name string) {
+	for range 64 {
+		h.Del(name)
+		if len(h.PeekAll(name)) == 0 {
+			return
+		}
+	}
+}
+
+// setOnly makes value the one line of the field name.
+func setOnly(h *fasthttp.RequestHeader, name string, value []byte) {
+	delAll(h, name)
+	h.SetBytesV(name, value)
+}
+
+// isBodyField reports whether a request field describes the request's body
+// (its framing, type, encoding, digest): when the proxy drops the body, these
+// go with it, or the origin waits for bytes that never come (Content-Length,
+// Transfer-Encoding) or parses a body that is not there.
+func isBodyField(k []byte) bool {
+	return len(k) > 8 && bytes.EqualFold(k[:8], []byte("Content-")) ||
+		bytes.EqualFold(k, []byte("Transfer-Encoding")) || bytes.EqualFold(k, []byte("Digest"))
 }
 
 // forEachToken calls f for each comma-separated, trimmed token of v.
@@ -61,12 +106,16 @@ func connectionTokens(vals [][]byte) []byte {
 	return out
 }
 
-// stripRequestHopByHop removes hop-by-hop fields, and every field that the
-// Connection header names, from a request about to go to the origin.
+// stripRequestHopByHop removes hop-by-hop fields, every field that the
+// Connection header names, and the neverForwarded fields from a request
+// about to go to the origin.
 func stripRequestHopByHop(h *fasthttp.RequestHeader) {
 	forEachToken(connectionTokens(h.PeekAll("Connection")), h.DelBytes)
 	for _, k := range hopByHop {
-		h.Del(k)
+		delAll(h, k)
+	}
+	for _, k := range neverForwarded {
+		delAll(h, k)
 	}
 	h.ResetConnectionClose()
 }
