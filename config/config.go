@@ -91,6 +91,10 @@ type Site struct {
 	// StripCDNCacheControl withholds CDN-Cache-Control from clients; by default it is
 	// forwarded for the caches in front (RFC 9213 §3).
 	StripCDNCacheControl bool `toml:"strip_cdn_cache_control"`
+	// InvalidateOnUnsafeMethods drops the stored copies of a URL when a POST, PUT, DELETE
+	// or PATCH to it succeeds (2xx or 3xx; RFC 9111 §4.4). Default true; false stops any
+	// visitor from emptying a cached page by posting to it.
+	InvalidateOnUnsafeMethods bool `toml:"invalidate_on_unsafe_methods"`
 }
 
 // Presets are the accepted values of Site.Preset.
@@ -275,6 +279,8 @@ func DefaultSite() Site {
 		OriginConnectTimeout: Duration(3 * time.Second),
 		OriginMaxConns:       512,
 		HealthInterval:       Duration(5 * time.Second),
+
+		InvalidateOnUnsafeMethods: true,
 	}
 }
 

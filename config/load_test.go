@@ -301,6 +301,12 @@ func TestParseDefaults(t *testing.T) {
 		{"trusted proxies: addresses are single-address prefixes", "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\", \"::1\"]\nproxy_protocol = true\n", func(c *Config) (any, any) {
 			return fmt.Sprint(c.Server.TrustedNets(), c.Server.ProxyProtocol), "[127.0.0.1/32 10.0.0.0/8 ::1/128] true"
 		}},
+		{"unsafe methods invalidate by default", "", func(c *Config) (any, any) {
+			return c.Sites[0].InvalidateOnUnsafeMethods, true
+		}},
+		{"invalidate_on_unsafe_methods can be turned off", "invalidate_on_unsafe_methods = false\n", func(c *Config) (any, any) {
+			return c.Sites[0].InvalidateOnUnsafeMethods, false
+		}},
 		{"token from the environment", "", func(c *Config) (any, any) {
 			return c.Server.AdminToken.Reveal(), "env-token"
 		}},

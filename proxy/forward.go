@@ -277,13 +277,14 @@ func dropBody(req *fasthttp.Request) {
 var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"}
 
 // bypass forwards a request the site's rules keep out of the cache, untouched
-// but for the hop-by-hop and forwarding fields. A successful unsafe method
-// invalidates the stored copies of its target (RFC 9111 §4.4).
+// but for the hop-by-hop and forwarding fields. An unsafe method the origin
+// accepted (2xx or 3xx) invalidates the stored copies of its target (RFC 9111
+// §4.4), unless the site keeps them (Site.KeepOnUnsafe).
 func (s *Server) bypass(ctx *fasthttp.RequestCtx, st *site, d bypassDetail, start time.Time) {
 	st.metrics.uncacheableInc(d.reason())
 	req := s.originRequest(ctx, st, false, nil)
 	status := s.forward(ctx, st, req, cacheStatus{fwd: "bypass", detail: d.String()}, nil)
-	if d == bypassMethod && status >= 200 && status < 400 && !ctx.IsOptions() && !ctx.IsTrace() {
+	if d == bypassMethod && !st.KeepOnUnsafe && status >= 200 && status < 400 && !ctx.IsOptions() && !ctx.IsTrace() {
 		s.invalidateAfterWrite(ctx, st)
 	}
 	if status == 0 {
@@ -446,10 +447,10 @@ func (s *Server) addCacheStatus(h *fasthttp.ResponseHeader, cs cacheStatus) {
 
 // invalidateAfterWrite drops the stored copies of a changed resource: the
 // request's target and same-host Location / Content-Location (RFC 9111 §4.4),
-// under both schemes.
+// under both schemes. Each call counts as one purge of kind "unsafe_method".
 func (s *Server) invalidateAfterWrite(ctx *fasthttp.RequestCtx, st *site) {
 	host := ctx.Host()
-	s.purgeURL(st, host, ctx.URI().Path(), ctx.URI().QueryString(), false)
+	n := s.purgeURL(st, host, ctx.URI().Path(), ctx.URI().QueryString(), false)
 	for _, name := range []string{"Location", "Content-Location"} {
 		v := ctx.Response.Header.Peek(name)
 		if len(v) == 0 {
@@ -457,10 +458,11 @@ func (s *Server) invalidateAfterWrite(ctx *fasthttp.RequestCtx, st *site) {
 		}
 		u := fasthttp.AcquireURI()
 		if err := u.Parse(host, v); err == nil && bytes.EqualFold(u.Host(), host) {
-			s.purgeURL(st, host, u.Path(), u.QueryString(), false)
+			n += s.purgeURL(st, host, u.Path(), u.QueryString(), false)
 		}
 		fasthttp.ReleaseURI(u)
 	}
+	s.countPurge(purgeUnsafeMethod, false, n)
 }
 
 // appendEscapedPath percent-encodes a decoded, normalised path for the

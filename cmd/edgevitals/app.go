@@ -58,6 +58,7 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 			BypassCookies: s.BypassCookies,
 			BypassPaths:   s.BypassPaths,
 			ReleaseHeader: s.ReleaseHeader,
+			KeepOnUnsafe:  !s.InvalidateOnUnsafeMethods,
 			Defaults: cache.Defaults{
 				DefaultTTL:           s.TTL(),
 				StaleWhileRevalidate: s.SWR(),
