@@ -30,9 +30,13 @@ type Config struct {
 
 // Server configures the proxy and admin listeners.
 type Server struct {
-	Listen          string   `toml:"listen"`           // default ":8080"
-	AdminListen     string   `toml:"admin_listen"`     // default "127.0.0.1:9145"
-	AdminToken      Secret   `toml:"admin_token"`      // or EDGEVITALS_ADMIN_TOKEN when the file has none
+	Listen      string `toml:"listen"`       // default ":8080"
+	AdminListen string `toml:"admin_listen"` // default "127.0.0.1:9145"
+	AdminToken  Secret `toml:"admin_token"`  // or EDGEVITALS_ADMIN_TOKEN when the file has none
+	// AdminHosts are host names the admin listener answers to besides its own address,
+	// localhost and loopback addresses (and any IP address when it listens on all
+	// interfaces), e.g. the name Prometheus scrapes it by. Other Host values get 421.
+	AdminHosts      []string `toml:"admin_hosts"`
 	DebugHeaders    bool     `toml:"debug_headers"`    // keep Surrogate-Key and Cache-Tag on client responses
 	ReadTimeout     Duration `toml:"read_timeout"`     // 10s
 	WriteTimeout    Duration `toml:"write_timeout"`    // 30s

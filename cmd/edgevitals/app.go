@@ -150,6 +150,8 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 	a.admin = proxy.NewAdmin(a.proxy, proxy.AdminOptions{
 		Token:    cfg.Server.AdminToken.Reveal(),
 		Loopback: cfg.AdminOnLoopback(),
+		Listen:   cfg.Server.AdminListen,
+		Hosts:    cfg.Server.AdminHosts,
 		Metrics:  a.set,
 		Logger:   log,
 		Version:  version,
