@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -35,18 +36,20 @@ func normalizeCacheable(h *fasthttp.RequestHeader) {
 	}
 }
 
-// removePoison deletes every field isPoison names, and reports whether two
-// fields may share a name (a small hash of the names collided; usually
-// false). One pass over the fields finds the poison ones (usually none):
-// deleting each name unconditionally cost a key normalisation per name on
-// every request. It does not allocate.
+// removePoison deletes every field isPoison names, and every bypass field
+// whose first line is empty (absentFields), and reports whether two fields
+// may share a name (a small hash of the names collided; usually false). One
+// pass over the fields finds them (usually none): deleting each name
+// unconditionally cost a key normalisation per name on every request. It
+// does not allocate.
 func removePoison(h *fasthttp.RequestHeader) (mayRepeat bool) {
+	emptyBypass := false
 	for pass := 0; ; pass++ {
 		var found [8][maxFieldName]byte
 		var lens [8]int
 		var seen [4]uint64
 		n, more := 0, false
-		for k := range h.All() {
+		for k, v := range h.All() {
 			if isPoison(k) {
 				if n < len(found) {
 					lens[n] = copy(found[n][:], k)
@@ -54,6 +57,8 @@ func removePoison(h *fasthttp.RequestHeader) (mayRepeat bool) {
 				} else {
 					more = true
 				}
+			} else if len(v) == 0 && pass == 0 && isField(absentSet, k) {
+				emptyBypass = true
 			}
 			if pass == 0 && !mayRepeat {
 				b := nameHash(k)
@@ -67,9 +72,26 @@ func removePoison(h *fasthttp.RequestHeader) (mayRepeat bool) {
 		// Each pass deletes up to 8 names; a request holds far fewer
 		// fields than the bound (MaxHeaderBytes).
 		if !more || pass > 4096 {
-			return mayRepeat
+			break
 		}
 	}
+	if emptyBypass {
+		// The bypass rules read the first line: an empty one made the
+		// request cacheable, so no later line may reach the origin. Every
+		// name is judged before any is deleted: fasthttp's Del moves the
+		// last fields into the holes, which reorders the lines of others.
+		var empty [maxAbsentFields]bool
+		for i, k := range absentFields {
+			v := h.PeekAll(k)
+			empty[i] = len(v) > 0 && len(v[0]) == 0
+		}
+		for i, k := range absentFields {
+			if empty[i] {
+				delAll(h, k)
+			}
+		}
+	}
+	return mayRepeat
 }
 
 // nameHash is an 8-bit hash of a field name, ignoring case.
@@ -126,44 +148,75 @@ func joinRepeated(h *fasthttp.RequestHeader) {
 	}
 }
 
-// poisonSet holds poisonHeaders and the bypass fields (cacheAbsent)
-// lowercased, for isPoison; ownedSet holds forwardingHeaders.
-var poisonSet, ownedSet = func() (map[string]struct{}, map[string]struct{}) {
-	lower := func(names ...[]string) map[string]struct{} {
-		m := map[string]struct{}{}
-		for _, list := range names {
-			for _, k := range list {
-				m[string(bytes.ToLower([]byte(k)))] = struct{}{}
-			}
-		}
-		return m
-	}
-	return lower(poisonHeaders, cacheAbsent()), lower(forwardingHeaders)
-}()
+// poisonSet holds poisonHeaders, ownedSet forwardingHeaders and absentSet
+// absentFields, lowercased, for isPoison and isField.
+var poisonSet, ownedSet, absentSet = lowerSet(poisonHeaders), lowerSet(forwardingHeaders), lowerSet(absentFields)
 
-// cacheAbsent are the request fields whose presence bypasses the cache
-// (rules.check): a request that is cacheable did not carry them, or carried
-// them empty, so the origin must not see them either (an empty first line
-// must not hide a second one).
-func cacheAbsent() []string {
+func lowerSet(names []string) map[string]struct{} {
+	m := make(map[string]struct{}, len(names))
+	for _, k := range names {
+		m[string(bytes.ToLower([]byte(k)))] = struct{}{}
+	}
+	return m
+}
+
+// absentFields are the request fields whose presence bypasses the cache in
+// some preset (rules.check reads their first line): Authorization, Range and
+// the presets' own. When the first line is empty the request is cacheable,
+// and removePoison deletes the field, so that a second line cannot reach the
+// origin behind it.
+var absentFields = func() []string {
 	names := []string{"Authorization", "Range"}
 	for _, p := range presets {
 		names = append(names, p.headers...)
 	}
-	return names
-}
+	slices.Sort(names)
+	return slices.Compact(names)
+}()
+
+// maxAbsentFields bounds absentFields (TestPoisonNamesFit), so removePoison
+// judges them on the stack.
+const maxAbsentFields = 16
 
 // isPoison reports whether k must not reach the origin on a cacheable
-// request: one of poisonHeaders or cacheAbsent, ignoring case and reading
-// '_' as '-' (nginx and PHP file both spellings under one $_SERVER name), or
-// one of forwardingHeaders spelled with an underscore (the proxy replaces
-// the real spelling itself). It does not allocate.
+// request: one of poisonHeaders, ignoring case and reading '_' as '-' (nginx
+// and PHP file both spellings under one $_SERVER name), or one of
+// forwardingHeaders spelled with an underscore (the proxy replaces the real
+// spelling itself). It does not allocate.
 func isPoison(k []byte) bool {
-	if len(k) < 5 || len(k) > maxFieldName {
+	var buf [maxFieldName]byte
+	n, underscore := foldName(&buf, k)
+	if n == 0 {
 		return false
 	}
+	if _, ok := poisonSet[string(buf[:n])]; ok {
+		return true
+	}
+	if underscore {
+		_, ok := ownedSet[string(buf[:n])]
+		return ok
+	}
+	return false
+}
+
+// isField reports whether k, folded as isPoison folds it, is in set. It does
+// not allocate.
+func isField(set map[string]struct{}, k []byte) bool {
 	var buf [maxFieldName]byte
-	underscore := false
+	n, _ := foldName(&buf, k)
+	if n == 0 {
+		return false
+	}
+	_, ok := set[string(buf[:n])]
+	return ok
+}
+
+// foldName writes k into buf lowercased, with '_' read as '-', and returns
+// its length: 0 when k is too short or too long to be a listed name.
+func foldName(buf *[maxFieldName]byte, k []byte) (n int, underscore bool) {
+	if len(k) < 5 || len(k) > maxFieldName {
+		return 0, false
+	}
 	for i, c := range k {
 		switch {
 		case 'A' <= c && c <= 'Z':
@@ -173,14 +226,7 @@ func isPoison(k []byte) bool {
 		}
 		buf[i] = c
 	}
-	if _, ok := poisonSet[string(buf[:len(k)])]; ok {
-		return true
-	}
-	if underscore {
-		_, ok := ownedSet[string(buf[:len(k)])]
-		return ok
-	}
-	return false
+	return len(k), underscore
 }
 
 // acceptsGzip reports whether an Accept-Encoding value admits gzip (q>0).

@@ -216,12 +216,27 @@ func TestPoisonFieldsNeverReachOrigin(t *testing.T) {
 
 // TestPoisonNamesFit: isPoison looks names up in a fixed buffer.
 func TestPoisonNamesFit(t *testing.T) {
-	for _, n := range append(append(poisonHeaders, forwardingHeaders...), cacheAbsent()...) {
+	for _, n := range append(append(poisonHeaders, forwardingHeaders...), absentFields...) {
 		if len(n) > maxFieldName || len(n) < 5 {
 			t.Errorf("%q: %d bytes, isPoison reads 5 to %d", n, len(n), maxFieldName)
 		}
-		if !isPoison([]byte(n)) && !slices.Contains(forwardingHeaders, n) {
-			t.Errorf("isPoison(%q) = false", n)
+	}
+	for _, n := range poisonHeaders {
+		if !isPoison([]byte(n)) || !isPoison([]byte(strings.ReplaceAll(n, "-", "_"))) {
+			t.Errorf("isPoison(%q) = false, or for its underscore spelling", n)
+		}
+	}
+	for _, n := range forwardingHeaders {
+		if isPoison([]byte(n)) || !isPoison([]byte(strings.ReplaceAll(n, "-", "_"))) {
+			t.Errorf("isPoison(%q) = true, or false for its underscore spelling", n)
+		}
+	}
+	if len(absentFields) > maxAbsentFields {
+		t.Errorf("%d absent fields, removePoison judges %d", len(absentFields), maxAbsentFields)
+	}
+	for _, n := range absentFields {
+		if !isField(absentSet, []byte(n)) || isPoison([]byte(n)) {
+			t.Errorf("%q: not an absent field, or poison", n)
 		}
 	}
 }
