@@ -16,141 +16,77 @@ var schemeHTTP, schemeHTTPS = []byte("http"), []byte("https")
 
 // normalizeCacheable rewrites a cacheable request in place so that nothing
 // outside the cache key reaches the origin: no cookies (bypass cookies were
-// handled before), no URL/host/method rewriting fields, no client
-// conditionals or body, and Accept-Encoding folded to gzip or nothing so
-// variants stay few. Repeated lines of one field are joined into one line
-// (RFC 9110 §5.3), so Vary matching, the key and the origin all read the
-// same value, whichever line an application would have picked. It does not
-// allocate unless the request repeats a field.
+// handled before), no URL/host/method rewriting fields, no bypass field
+// hidden behind an empty first line, and exactly one Accept-Encoding line,
+// gzip or none, so variants stay few. Other fields keep every line, in
+// order: Vary matching keys on all of them, and the origin gets them all.
+// It does not allocate unless there is a field to remove.
 func normalizeCacheable(h *fasthttp.RequestHeader) {
 	h.DelAllCookies() // every Cookie line: fasthttp refuses Cookie as a trailer
-	if removePoison(h) && hasRepeated(h) {
-		joinRepeated(h)
-	}
-	if ae := h.Peek("Accept-Encoding"); len(ae) > 0 {
-		gzip := acceptsGzip(ae)
-		delAll(h, "Accept-Encoding")
-		if gzip {
-			h.Set("Accept-Encoding", "gzip")
-		}
-	}
-}
-
-// removePoison deletes every field isPoison names, and every bypass field
-// whose first line is empty (absentFields), and reports whether two fields
-// may share a name (a small hash of the names collided; usually false). One
-// pass over the fields finds them (usually none): deleting each name
-// unconditionally cost a key normalisation per name on every request. It
-// does not allocate.
-func removePoison(h *fasthttp.RequestHeader) (mayRepeat bool) {
-	emptyBypass := false
-	for pass := 0; ; pass++ {
-		var found [8][maxFieldName]byte
-		var lens [8]int
-		var seen [4]uint64
-		n, more := 0, false
-		for k, v := range h.All() {
-			if isPoison(k) {
-				if n < len(found) {
-					lens[n] = copy(found[n][:], k)
-					n++
-				} else {
-					more = true
-				}
-			} else if len(v) == 0 && pass == 0 && isField(absentSet, k) {
-				emptyBypass = true
-			}
-			if pass == 0 && !mayRepeat {
-				b := nameHash(k)
-				mayRepeat = seen[b>>6]&(1<<(b&63)) != 0
-				seen[b>>6] |= 1 << (b & 63)
-			}
-		}
-		for i := range n {
-			h.DelBytes(found[i][:lens[i]])
-		}
-		// Each pass deletes up to 8 names; a request holds far fewer
-		// fields than the bound (MaxHeaderBytes).
-		if !more || pass > 4096 {
-			break
-		}
-	}
-	if emptyBypass {
+	sc := scanFields(h)
+	var empty [maxAbsentFields]bool
+	if sc.emptyBypass {
 		// The bypass rules read the first line: an empty one made the
-		// request cacheable, so no later line may reach the origin. Every
-		// name is judged before any is deleted: fasthttp's Del moves the
-		// last fields into the holes, which reorders the lines of others.
-		var empty [maxAbsentFields]bool
+		// request cacheable, so no later line may reach the origin.
 		for i, k := range absentFields {
 			v := h.PeekAll(k)
 			empty[i] = len(v) > 0 && len(v[0]) == 0
 		}
-		for i, k := range absentFields {
-			if empty[i] {
-				delAll(h, k)
-			}
-		}
 	}
-	return mayRepeat
-}
-
-// nameHash is an 8-bit hash of a field name, ignoring case.
-func nameHash(k []byte) uint8 {
-	x := uint32(2166136261)
-	for _, c := range k {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		x = (x ^ uint32(c)) * 16777619
-	}
-	return uint8(x ^ x>>8 ^ x>>16 ^ x>>24)
-}
-
-// hasRepeated reports whether two fields of h share a name, ignoring case.
-// It compares every pair, without allocating; removePoison's hash calls it
-// only when two names may be equal.
-func hasRepeated(h *fasthttp.RequestHeader) bool {
-	i := 0
-	for k := range h.All() {
-		j := 0
-		for k2 := range h.All() {
-			if j == i {
-				break
-			}
-			if len(k2) == len(k) && bytes.EqualFold(k2, k) && !isHopByHop(k) {
+	dropAE := sc.encodings > 1 || sc.encodings == 1 && !sc.gzip
+	if sc.poison || sc.emptyBypass || dropAE {
+		keepFields(h, func(k, _ []byte) bool {
+			if isPoison(k) || dropAE && bytes.EqualFold(k, []byte("Accept-Encoding")) {
 				return true
 			}
-			j++
-		}
-		i++
+			for i, name := range absentFields {
+				if empty[i] && bytes.EqualFold(k, []byte(name)) {
+					return true
+				}
+			}
+			return false
+		})
 	}
-	return false
-}
-
-// joinRepeated replaces the lines of each repeated field with one line of
-// their values joined by ", ", in order (RFC 9110 §5.3). Hop-by-hop fields
-// are left: they never reach the origin.
-func joinRepeated(h *fasthttp.RequestHeader) {
-	count := map[string]int{}
-	var names []string
-	for k := range h.All() {
-		if isHopByHop(k) {
-			continue
-		}
-		name := string(k)
-		if count[name]++; count[name] == 2 {
-			names = append(names, name)
-		}
-	}
-	for _, name := range names {
-		v := bytes.Join(h.PeekAll(name), []byte(", ")) // a copy: it outlives the lines
-		setOnly(h, name, v)
+	if sc.gzip {
+		h.Set("Accept-Encoding", "gzip") // in place when it was the one line
 	}
 }
 
-// poisonSet holds poisonHeaders, ownedSet forwardingHeaders and absentSet
-// absentFields, lowercased, for isPoison and isField.
-var poisonSet, ownedSet, absentSet = lowerSet(poisonHeaders), lowerSet(forwardingHeaders), lowerSet(absentFields)
+// fieldScan is what one pass over a request's fields found.
+type fieldScan struct {
+	poison      bool // a field isPoison flags
+	emptyBypass bool // a field of absentFields has an empty line
+	encodings   int  // Accept-Encoding lines
+	gzip        bool // one of them admits gzip
+}
+
+// scanFields looks at every field once: removing each poison name
+// unconditionally cost a key normalisation per name on every request. It
+// does not allocate.
+func scanFields(h *fasthttp.RequestHeader) fieldScan {
+	var sc fieldScan
+	for k, v := range h.All() {
+		switch {
+		case len(k) == len("Accept-Encoding") && bytes.EqualFold(k, []byte("Accept-Encoding")):
+			sc.encodings++
+			sc.gzip = sc.gzip || acceptsGzip(v)
+		case isPoison(k):
+			sc.poison = true
+		case len(v) == 0 && isField(absentSet, k):
+			sc.emptyBypass = true
+		}
+	}
+	return sc
+}
+
+// The field lists, lowercased, for isPoison and isField.
+var (
+	poisonSet         = lowerSet(poisonHeaders)
+	forwardingSet     = lowerSet(forwardingHeaders)
+	absentSet         = lowerSet(absentFields)
+	neverForwardedSet = lowerSet(neverForwarded)
+	conditionalSet    = lowerSet(conditionalHeaders)
+)
 
 func lowerSet(names []string) map[string]struct{} {
 	m := make(map[string]struct{}, len(names))
@@ -161,12 +97,12 @@ func lowerSet(names []string) map[string]struct{} {
 }
 
 // absentFields are the request fields whose presence bypasses the cache in
-// some preset (rules.check reads their first line): Authorization, Range and
+// some preset (rules.check reads their first line): Authorization and
 // the presets' own. When the first line is empty the request is cacheable,
-// and removePoison deletes the field, so that a second line cannot reach the
+// and normalizeCacheable deletes the field, so that a second line cannot reach the
 // origin behind it.
 var absentFields = func() []string {
-	names := []string{"Authorization", "Range"}
+	names := []string{"Authorization"}
 	for _, p := range presets {
 		names = append(names, p.headers...)
 	}
@@ -174,7 +110,7 @@ var absentFields = func() []string {
 	return slices.Compact(names)
 }()
 
-// maxAbsentFields bounds absentFields (TestPoisonNamesFit), so removePoison
+// maxAbsentFields bounds absentFields (TestPoisonNamesFit), so normalizeCacheable
 // judges them on the stack.
 const maxAbsentFields = 16
 
@@ -193,7 +129,7 @@ func isPoison(k []byte) bool {
 		return true
 	}
 	if underscore {
-		_, ok := ownedSet[string(buf[:n])]
+		_, ok := forwardingSet[string(buf[:n])]
 		return ok
 	}
 	return false
@@ -251,25 +187,33 @@ func acceptsGzip(v []byte) bool {
 
 // originRequest builds the request the origin gets from a client request:
 // hop-by-hop fields removed, forwarding fields set by the proxy (never
-// trusted from the client), and for a cacheable request the cleaned URI.
-// The caller releases it.
+// trusted from the client), and for a cacheable request the cleaned URI and
+// no body. Every field the proxy sets or removes loses all its lines, and
+// the client's other lines keep their order (keepFields). The caller
+// releases it.
 func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable bool, path []byte) *fasthttp.Request {
 	req := fasthttp.AcquireRequest()
 	ctx.Request.CopyTo(req)
 	h := &req.Header
-	stripRequestHopByHop(h)
+	conn := connectionTokens(h.PeekAll("Connection"))
+	keepFields(h, func(k, _ []byte) bool {
+		return isHopByHop(k) || listed(conn, k) || isField(neverForwardedSet, k) || isField(forwardingSet, k) ||
+			// The whole object, stored once, answers every range of it.
+			cacheable && (isField(conditionalSet, k) || isBodyField(k) || bytes.EqualFold(k, []byte("Range")))
+	})
+	h.ResetConnectionClose()
 	scheme, forwardedFor := s.forwardingFields(ctx)
 	if cacheable {
-		for _, k := range conditionalHeaders {
-			delAll(h, k)
-		}
-		// The whole object, stored once, answers every range of it.
-		h.Del("Range")
 		if h.IsHead() {
 			// Fetch the whole object so it can be stored and serve both.
 			h.SetMethod(fasthttp.MethodGet)
 		}
-		dropBody(req)
+		// A GET or HEAD that came with a body reaches the origin without
+		// it, and without the fields that described it (isBodyField, above):
+		// a Content-Length or Transfer-Encoding announcing bytes that never
+		// come made nginx and php-fpm wait until the origin timeout.
+		req.ResetBody()
+		h.Del("Content-Length") // also the parsed length, -1 for chunked
 		uri := appendEscapedPath(make([]byte, 0, len(path)+64), path)
 		if q := ctx.URI().QueryString(); len(q) > 0 {
 			n := len(uri)
@@ -280,41 +224,70 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 		}
 		req.SetRequestURIBytes(uri)
 		// Announce the Surrogate-Control target this cache answers to.
-		delAll(h, "Surrogate-Capability")
 		h.Set("Surrogate-Capability", cache.SurrogateName+`="Surrogate/1.0"`)
 	}
 	req.UseHostHeader = true
 	h.SetHostBytes(ctx.Host())
-	setOnly(h, "X-Forwarded-For", forwardedFor)
-	setOnly(h, "X-Forwarded-Proto", scheme)
-	setOnly(h, "X-Forwarded-Host", ctx.Host())
+	h.SetBytesV("X-Forwarded-For", forwardedFor)
+	h.SetBytesV("X-Forwarded-Proto", scheme)
+	h.SetBytesV("X-Forwarded-Host", ctx.Host())
 	h.Add("Via", "1.1 edgevitals")
 	return req
 }
 
-// dropBody removes a request's body together with every field that
-// describes it (isBodyField): a GET or HEAD that came with a body must reach
-// the origin without a Content-Length or Transfer-Encoding announcing bytes
-// that never come (nginx and php-fpm wait for them until the origin
-// timeout), and without a Content-Type or Content-Encoding for a body that
-// is not there. It does not allocate when the request has no such field.
-func dropBody(req *fasthttp.Request) {
-	req.ResetBody()
-	h := &req.Header
-	h.Del("Content-Length") // also the parsed length, -1 for chunked
-	for range 4096 {        // each pass removes one name; bounded by MaxHeaderBytes
-		var name string
-		for k := range h.All() {
-			if isBodyField(k) {
-				name = string(k) // rare: such a field on a GET or HEAD
-				break
+// keepFields removes every field line drop matches and keeps the others in
+// the order they came. fasthttp's Del moves the last field into the hole it
+// leaves, which reorders the lines of repeated fields (Vary matching and
+// X-Forwarded-For read them in order), so keepFields rebuilds: the kept
+// lines are copied, every name is deleted, and the copies are added back in
+// order. The fields fasthttp keeps apart (isSpecialField) have one line
+// each and stay unless drop matches them. It allocates: callers look first
+// whether there is anything to remove, or are on the way to the origin.
+func keepFields(h *fasthttp.RequestHeader, drop func(k, v []byte) bool) {
+	type line struct{ k, v int } // ends, in buf, of the name and the value
+	var (
+		buf     []byte
+		kept    []line
+		names   []string
+		special []string
+	)
+	for k, v := range h.All() {
+		if isSpecialField(k) {
+			if drop(k, v) {
+				special = append(special, string(k))
 			}
+			continue
 		}
-		if name == "" {
-			return
+		if !slices.Contains(names, string(k)) {
+			names = append(names, string(k))
 		}
-		delAll(h, name)
+		if !drop(k, v) {
+			buf = append(buf, k...)
+			kl := len(buf)
+			buf = append(buf, v...)
+			kept = append(kept, line{kl, len(buf)})
+		}
 	}
+	for _, k := range append(names, special...) {
+		h.Del(k)
+	}
+	start := 0
+	for _, l := range kept {
+		h.AddBytesKV(buf[start:l.k], buf[l.k:l.v])
+		start = l.v
+	}
+}
+
+// isSpecialField reports whether fasthttp keeps the field k apart from its
+// list of fields (Host, Content-Length, Content-Type, User-Agent, Cookie,
+// Trailer), so that deleting it moves no other field.
+func isSpecialField(k []byte) bool {
+	for _, name := range []string{"Host", "Content-Length", "Content-Type", "User-Agent", "Cookie", "Trailer"} {
+		if bytes.EqualFold(k, []byte(name)) {
+			return true
+		}
+	}
+	return false
 }
 
 // conditionalHeaders are the client's preconditions. On a cacheable request

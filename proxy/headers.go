@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bytes"
-
-	"github.com/valyala/fasthttp"
 )
 
 // hopByHop are the connection-specific fields of RFC 9110 §7.6.1 that a proxy
@@ -28,11 +26,12 @@ var poisonHeaders = []string{
 	"X-Forwarded-Protocol", "X-Original-Uri", "Cf-Visitor",
 }
 
-// forwardingHeaders are the request fields edgevitals sets itself on every
-// origin request (originRequest), after removing every line the client sent.
-// Written with underscores they are other names to fasthttp but the same
-// $_SERVER entry to nginx and PHP, so isPoison catches those spellings.
-var forwardingHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "Surrogate-Capability"}
+// forwardingHeaders are the request fields edgevitals owns: it removes every
+// line the client sent of them from every origin request, and sets its own
+// (Surrogate-Capability on cacheable requests only). Written with
+// underscores they are other names to fasthttp but the same $_SERVER entry
+// to nginx and PHP, so those spellings go too (isPoison, isField).
+var forwardingHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Surrogate-Capability"}
 
 // neverForwarded are request fields removed from every origin request,
 // cacheable or not: Proxy is httpoxy (CGI turns it into HTTP_PROXY, which
@@ -40,28 +39,9 @@ var forwardingHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "Surrog
 // edgevitals, which has read the whole body before it forwards anything.
 var neverForwarded = []string{"Proxy", "Expect"}
 
-// maxFieldName bounds the names isPoison looks up; poisonHeaders and
-// forwardingHeaders fit (TestPoisonNamesFit).
+// maxFieldName bounds the names isPoison and isField look up; the lists
+// fit (TestPoisonNamesFit).
 const maxFieldName = 32
-
-// delAll removes every line of the field name. fasthttp's Set replaces only
-// the first line of a repeated field, so a field the proxy sets, keys on or
-// removes is first deleted with delAll; the loop keeps that true should Del
-// ever remove one line at a time.
-func delAll(h *fasthttp.RequestHeader, name string) {
-	for range 64 {
-		h.Del(name)
-		if len(h.PeekAll(name)) == 0 {
-			return
-		}
-	}
-}
-
-// setOnly makes value the one line of the field name.
-func setOnly(h *fasthttp.RequestHeader, name string, value []byte) {
-	delAll(h, name)
-	h.SetBytesV(name, value)
-}
 
 // isBodyField reports whether a request field describes the request's body
 // (its framing, type, encoding, digest): when the proxy drops the body, these
@@ -104,20 +84,6 @@ func connectionTokens(vals [][]byte) []byte {
 		})
 	}
 	return out
-}
-
-// stripRequestHopByHop removes hop-by-hop fields, every field that the
-// Connection header names, and the neverForwarded fields from a request
-// about to go to the origin.
-func stripRequestHopByHop(h *fasthttp.RequestHeader) {
-	forEachToken(connectionTokens(h.PeekAll("Connection")), h.DelBytes)
-	for _, k := range hopByHop {
-		delAll(h, k)
-	}
-	for _, k := range neverForwarded {
-		delAll(h, k)
-	}
-	h.ResetConnectionClose()
 }
 
 // storedHeaderSkip reports whether a response field is left out of a stored
