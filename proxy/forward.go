@@ -97,9 +97,9 @@ func lowerSet(names []string) map[string]struct{} {
 }
 
 // absentFields are the request fields whose presence bypasses the cache in
-// some preset (rules.check reads their first line): Authorization and
-// the presets' own. When the first line is empty the request is cacheable,
-// and normalizeCacheable deletes the field, so that a second line cannot reach the
+// some preset (rules.check reads their first line): Authorization and the
+// presets' own. When the first line is empty the request is cacheable, and
+// normalizeCacheable removes the field, so that no second line reaches the
 // origin behind it.
 var absentFields = func() []string {
 	names := []string{"Authorization"}

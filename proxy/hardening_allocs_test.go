@@ -13,9 +13,9 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// TestHitPathAllocsBrowserHeaders: the field scan that finds poison and
-// repeated fields keeps a hit with a browser's full set of fields (enough
-// of them that the scan's small name hash collides) allocation-free.
+// TestHitPathAllocsBrowserHeaders: the field scan that looks for poison,
+// empty bypass and repeated Accept-Encoding fields keeps a hit with a
+// browser's full set of fields allocation-free.
 func TestHitPathAllocsBrowserHeaders(t *testing.T) {
 	h := newHarness(t, page(strings.Repeat("x", 10<<10), "Cache-Control: max-age=3600", "Content-Type: text/html", "Vary: Accept-Encoding"))
 	var req fasthttp.Request

@@ -276,9 +276,11 @@ func judge(err error, _ *fasthttp.Response) (verdict, string) {
 // rather than the origin's: the origin timed out after the connection was
 // made while the request carried a client body. A refused or reset
 // connection, a dial timeout, or a timeout on a request without a body
-// (every cacheable request: dropBody) says the origin is in trouble.
+// (every cacheable request: originRequest drops its body) says the origin
+// is in trouble.
 func requestShaped(req *fasthttp.Request, err error) bool {
-	if len(req.Body()) == 0 && req.Header.ContentLength() == 0 {
+	// A body stream is never read here: Body() would drain it.
+	if !req.IsBodyStream() && req.Header.ContentLength() == 0 && len(req.Body()) == 0 {
 		return false
 	}
 	if errors.Is(err, fasthttp.ErrDialTimeout) {
