@@ -147,8 +147,9 @@ func lower(c byte) byte {
 type param struct{ start, eq, end int }
 
 // AppendQuery appends to dst the cleaned query the origin gets (no leading '?'): parameters
-// named in the strip list and empty parameters dropped, the rest sorted by name then value
-// (stable, so repeated names keep their order), joined with '&'. Cleaning a cleaned query gives
+// named in the strip list and empty parameters dropped, the rest sorted by name only (stable,
+// so a repeated name keeps the order it came in: "page=5&page=1" is not "page=1&page=5" to an
+// application that reads the last one), joined with '&'. Cleaning a cleaned query gives
 // it back unchanged. query is what follows the '?' (a '?' inside it is part of a parameter,
 // so a cleaned query that starts with one reads back the same); anything from '#' on is
 // ignored. It does not allocate
@@ -175,11 +176,10 @@ func (k *Keyer) AppendQuery(dst, query []byte) []byte {
 		}
 		i = end + 1
 	}
+	// By name only: the order of a repeated name is what the application
+	// reads (PHP keeps the last "page", others the first), so it is kept.
 	slices.SortStableFunc(ps, func(a, b param) int {
-		if c := bytes.Compare(query[a.start:a.eq], query[b.start:b.eq]); c != 0 {
-			return c
-		}
-		return bytes.Compare(query[a.eq:a.end], query[b.eq:b.end])
+		return bytes.Compare(query[a.start:a.eq], query[b.start:b.eq])
 	})
 	for i, p := range ps {
 		if i > 0 {

@@ -36,7 +36,7 @@ func TestAppendKey(t *testing.T) {
 		{"http", "example.com", "/", "b=2&a=1", "http://example.com/?a=1&b=2"},
 		// A "?" after the query delimiter belongs to the first parameter's name.
 		{"http", "example.com", "/", "?b=2&a=1", "http://example.com/??b=2&a=1"},
-		{"http", "example.com", "/", "a=2&b=1&a=1", "http://example.com/?a=1&a=2&b=1"},
+		{"http", "example.com", "/", "a=2&b=1&a=1", "http://example.com/?a=2&a=1&b=1"}, // a repeated name keeps its order
 		{"http", "example.com", "/", "utm_source=x&utm_medium=y&gclid=z", "http://example.com/"},
 		{"http", "example.com", "/", "p=1&utm_source=x&fbclid=1&msclkid=2", "http://example.com/?p=1"},
 		{"http", "example.com", "/", "UTM_source=x", "http://example.com/?UTM_source=x"},

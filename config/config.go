@@ -30,9 +30,13 @@ type Config struct {
 
 // Server configures the proxy and admin listeners.
 type Server struct {
-	Listen          string   `toml:"listen"`           // default ":8080"
-	AdminListen     string   `toml:"admin_listen"`     // default "127.0.0.1:9145"
-	AdminToken      Secret   `toml:"admin_token"`      // or EDGEVITALS_ADMIN_TOKEN when the file has none
+	Listen      string `toml:"listen"`       // default ":8080"
+	AdminListen string `toml:"admin_listen"` // default "127.0.0.1:9145"
+	AdminToken  Secret `toml:"admin_token"`  // or EDGEVITALS_ADMIN_TOKEN when the file has none
+	// AdminHosts are host names the admin listener answers to besides its own address,
+	// localhost and loopback addresses (and any IP address when it listens on all
+	// interfaces), e.g. the name Prometheus scrapes it by. Other Host values get 421.
+	AdminHosts      []string `toml:"admin_hosts"`
 	DebugHeaders    bool     `toml:"debug_headers"`    // keep Surrogate-Key and Cache-Tag on client responses
 	ReadTimeout     Duration `toml:"read_timeout"`     // 10s
 	WriteTimeout    Duration `toml:"write_timeout"`    // 30s
@@ -97,6 +101,10 @@ type Site struct {
 	// StripCDNCacheControl withholds CDN-Cache-Control from clients; by default it is
 	// forwarded for the caches in front (RFC 9213 §3).
 	StripCDNCacheControl bool `toml:"strip_cdn_cache_control"`
+	// InvalidateOnUnsafeMethods drops the stored copies of a URL when a POST, PUT, DELETE
+	// or PATCH to it succeeds (2xx or 3xx; RFC 9111 §4.4). Default true; false stops any
+	// visitor from emptying a cached page by posting to it.
+	InvalidateOnUnsafeMethods bool `toml:"invalidate_on_unsafe_methods"`
 }
 
 // Presets are the accepted values of Site.Preset.
@@ -285,6 +293,8 @@ func DefaultSite() Site {
 		OriginConnectTimeout: Duration(3 * time.Second),
 		OriginMaxConns:       512,
 		HealthInterval:       Duration(5 * time.Second),
+
+		InvalidateOnUnsafeMethods: true,
 	}
 }
 

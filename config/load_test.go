@@ -187,6 +187,15 @@ func TestParseProblems(t *testing.T) {
 			want: []string{`test.toml:8: server.admin_listen: must not share a port with server.listen (":9000"), got "127.0.0.1:9000"`},
 		},
 		{
+			name: "admin_hosts are names or addresses without a port",
+			src:  minimal + "[server]\nadmin_hosts = [\"edgevitals\", \"10.0.0.5\", \"[::1]\", \"edge.internal:9145\", \"http://x\", \"\"]\n",
+			want: []string{
+				`test.toml:7: server.admin_hosts[3]: must be a host name or address without a port, like "edgevitals" or "10.0.0.5", got "edge.internal:9145"`,
+				`test.toml:7: server.admin_hosts[4]: must be a host name or address without a port, like "edgevitals" or "10.0.0.5", got "http://x"`,
+				`test.toml:7: server.admin_hosts[5]: must be a host name or address without a port, like "edgevitals" or "10.0.0.5", got ""`,
+			},
+		},
+		{
 			name: "duplicate site and conversion names",
 			src: minimal + minimal + "[[conversion]]\nsite = \"blog\"\nname = \"order\"\npath = \"/a\"\n" +
 				"[[conversion]]\nsite = \"blog\"\nname = \"order\"\npath = \"/b\"\n",
@@ -315,6 +324,12 @@ func TestParseDefaults(t *testing.T) {
 		}},
 		{"trusted proxies: addresses are single-address prefixes", "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\", \"::1\"]\nproxy_protocol = true\n", func(c *Config) (any, any) {
 			return fmt.Sprint(c.Server.TrustedNets(), c.Server.ProxyProtocol), "[127.0.0.1/32 10.0.0.0/8 ::1/128] true"
+		}},
+		{"unsafe methods invalidate by default", "", func(c *Config) (any, any) {
+			return c.Sites[0].InvalidateOnUnsafeMethods, true
+		}},
+		{"invalidate_on_unsafe_methods can be turned off", "invalidate_on_unsafe_methods = false\n", func(c *Config) (any, any) {
+			return c.Sites[0].InvalidateOnUnsafeMethods, false
 		}},
 		{"token from the environment", "", func(c *Config) (any, any) {
 			return c.Server.AdminToken.Reveal(), "env-token"

@@ -134,6 +134,15 @@ func (s *Server) validate(v *checker) {
 	if sameListener(s.Listen, s.AdminListen) {
 		v.fail("server.admin_listen", "must not share a port with server.listen (%q), got %q", s.Listen, s.AdminListen)
 	}
+	for i, h := range s.AdminHosts {
+		inner, bracketed := strings.CutPrefix(h, "[")
+		if bracketed {
+			inner, bracketed = strings.CutSuffix(inner, "]")
+		}
+		if a, err := netip.ParseAddr(inner); !(bracketed && err == nil && a.Is6()) && !validHostname(h) {
+			v.fail(fmt.Sprintf("server.admin_hosts[%d]", i), `must be a host name or address without a port, like "edgevitals" or "10.0.0.5", got %q`, h)
+		}
+	}
 	v.positive("server.read_timeout", s.ReadTimeout)
 	v.positive("server.write_timeout", s.WriteTimeout)
 	v.positive("server.idle_timeout", s.IdleTimeout)

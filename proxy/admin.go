@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +24,20 @@ type AdminOptions struct {
 	Metrics  *metrics.Set
 	Logger   *slog.Logger
 	Version  string
+
+	// Listen is the admin listener's address (server.admin_listen). With
+	// Hosts it decides which Host header values the listener answers, so a
+	// visitor's browser led there by DNS rebinding gets nothing: the
+	// listen address's host; localhost and loopback addresses when it is on
+	// loopback or a wildcard; any IP address when it is a wildcard (the
+	// addresses Prometheus scrapes by are not known behind NAT, and an
+	// address cannot be rebound); and the names in Hosts. "" is a wildcard.
+	Listen string
+	// Hosts are more names the admin listener answers to (server.admin_hosts),
+	// e.g. the service name Prometheus scrapes it by. A request that carries
+	// the bearer token is answered whatever its Host (peers fan purges out
+	// by name; a rebinding page cannot know the token).
+	Hosts []string
 }
 
 // Admin serves the admin listener: /metrics, /healthz, /readyz, the purge
@@ -29,6 +45,7 @@ type AdminOptions struct {
 // dashboard).
 type Admin struct {
 	opt    AdminOptions
+	hosts  hostCheck
 	proxy  *Server
 	ready  atomic.Bool
 	mu     sync.RWMutex
@@ -47,7 +64,7 @@ func NewAdmin(p *Server, o AdminOptions) *Admin {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	a := &Admin{opt: o, proxy: p, routes: map[string]adminRoute{}}
+	a := &Admin{opt: o, hosts: newHostCheck(o.Listen, o.Hosts), proxy: p, routes: map[string]adminRoute{}}
 	a.Handle("POST", "/api/purge", a.apiPurge, true)
 	return a
 }
@@ -75,6 +92,10 @@ func (a *Admin) SetReady(v bool) { a.ready.Store(v) }
 
 // Handler is the admin listener's request handler.
 func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
+	if !a.hosts.allows(ctx.Host()) && !a.authorized(ctx) {
+		jsonError(ctx, fasthttp.StatusMisdirectedRequest, "host not served by the admin listener (server.admin_hosts)")
+		return
+	}
 	path := string(ctx.Path())
 	switch path {
 	case "/metrics":
@@ -197,4 +218,63 @@ func jsonError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(append(b, '\n'))
+}
+
+// hostCheck is which Host header values the admin listener answers (see
+// AdminOptions.Listen).
+type hostCheck struct {
+	names    map[string]bool // lowercase names, without a trailing dot
+	addr     netip.Addr      // the listen address, when it is one
+	loopback bool            // localhost and loopback addresses
+	anyAddr  bool            // any IP address (a wildcard listener)
+}
+
+func newHostCheck(listen string, extra []string) hostCheck {
+	c := hostCheck{names: map[string]bool{}}
+	for _, n := range extra {
+		c.names[normalHost(n)] = true
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = listen
+	}
+	host = normalHost(host)
+	a, err := netip.ParseAddr(host)
+	switch {
+	case host == "" || err == nil && a.IsUnspecified():
+		c.loopback, c.anyAddr = true, true
+	case err == nil:
+		c.addr, c.loopback = a.Unmap(), a.IsLoopback()
+	default:
+		c.names[host] = true
+		c.loopback = host == "localhost"
+	}
+	return c
+}
+
+// allows reports whether a Host header value (with an optional port) names
+// this listener. No Host at all (an HTTP/1.0 probe) is allowed: every
+// browser sends one, so it is not what a rebinding page can send.
+func (c hostCheck) allows(hostPort []byte) bool {
+	if len(hostPort) == 0 {
+		return true
+	}
+	h := string(hostPort)
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	h = normalHost(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+	if h == "" {
+		return false // ":9145" or "[]"
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		a = a.Unmap()
+		return c.anyAddr || a == c.addr || c.loopback && a.IsLoopback()
+	}
+	return c.names[h] || c.loopback && h == "localhost"
+}
+
+// normalHost lowercases a host name and drops a trailing dot.
+func normalHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(h), ".")
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -14,64 +15,153 @@ var schemeHTTP, schemeHTTPS = []byte("http"), []byte("https")
 
 // normalizeCacheable rewrites a cacheable request in place so that nothing
 // outside the cache key reaches the origin: no cookies (bypass cookies were
-// handled before), no URL/host/method rewriting fields, no client
-// conditionals or body, and Accept-Encoding folded to gzip or nothing so
-// variants stay few. It does not allocate.
+// handled before), no URL/host/method rewriting fields, no bypass field
+// hidden behind an empty first line, and exactly one Accept-Encoding line,
+// gzip or none, so variants stay few. Other fields keep every line, in
+// order: Vary matching keys on all of them, and the origin gets them all.
+// It does not allocate unless there is a field to remove.
 func normalizeCacheable(h *fasthttp.RequestHeader) {
 	h.DelAllCookies() // every Cookie line: fasthttp refuses Cookie as a trailer
-	// One pass over the request's fields finds the poison ones (usually
-	// none); deleting each name unconditionally cost a key normalisation
-	// per name on every request.
-	var found [8][32]byte
-	var lens [8]int
-	n := 0
-	for k := range h.All() {
-		if n < len(found) && isPoison(k) {
-			lens[n] = copy(found[n][:], k)
-			n++
+	sc := scanFields(h)
+	var empty [maxAbsentFields]bool
+	if sc.emptyBypass {
+		// The bypass rules read the first line: an empty one made the
+		// request cacheable, so no later line may reach the origin.
+		for i, k := range absentFields {
+			v := h.PeekAll(k)
+			empty[i] = len(v) > 0 && len(v[0]) == 0
 		}
 	}
-	for i := range n {
-		h.DelBytes(found[i][:lens[i]])
+	dropAE := sc.encodings > 1 || sc.encodings == 1 && !sc.gzip
+	if sc.poison || sc.emptyBypass || dropAE {
+		keepFields(h, func(k, _ []byte) bool {
+			if isPoison(k) || dropAE && bytes.EqualFold(k, []byte("Accept-Encoding")) {
+				return true
+			}
+			for i, name := range absentFields {
+				if empty[i] && bytes.EqualFold(k, []byte(name)) {
+					return true
+				}
+			}
+			return false
+		})
 	}
-	if n == len(found) {
-		for _, k := range poisonHeaders { // more than fit: the slow, thorough way
-			h.Del(k)
-		}
-	}
-	if ae := h.Peek("Accept-Encoding"); len(ae) > 0 {
-		if acceptsGzip(ae) {
-			h.Set("Accept-Encoding", "gzip")
-		} else {
-			h.Del("Accept-Encoding")
-		}
+	if sc.gzip {
+		h.Set("Accept-Encoding", "gzip") // in place when it was the one line
 	}
 }
 
-// poisonSet holds poisonHeaders lowercased, for isPoison.
-var poisonSet = func() map[string]struct{} {
-	m := make(map[string]struct{}, len(poisonHeaders))
-	for _, k := range poisonHeaders {
+// fieldScan is what one pass over a request's fields found.
+type fieldScan struct {
+	poison      bool // a field isPoison flags
+	emptyBypass bool // a field of absentFields has an empty line
+	encodings   int  // Accept-Encoding lines
+	gzip        bool // one of them admits gzip
+}
+
+// scanFields looks at every field once: removing each poison name
+// unconditionally cost a key normalisation per name on every request. It
+// does not allocate.
+func scanFields(h *fasthttp.RequestHeader) fieldScan {
+	var sc fieldScan
+	for k, v := range h.All() {
+		switch {
+		case len(k) == len("Accept-Encoding") && bytes.EqualFold(k, []byte("Accept-Encoding")):
+			sc.encodings++
+			sc.gzip = sc.gzip || acceptsGzip(v)
+		case isPoison(k):
+			sc.poison = true
+		case len(v) == 0 && isField(absentSet, k):
+			sc.emptyBypass = true
+		}
+	}
+	return sc
+}
+
+// The field lists, lowercased, for isPoison and isField.
+var (
+	poisonSet         = lowerSet(poisonHeaders)
+	forwardingSet     = lowerSet(forwardingHeaders)
+	absentSet         = lowerSet(absentFields)
+	neverForwardedSet = lowerSet(neverForwarded)
+	conditionalSet    = lowerSet(conditionalHeaders)
+)
+
+func lowerSet(names []string) map[string]struct{} {
+	m := make(map[string]struct{}, len(names))
+	for _, k := range names {
 		m[string(bytes.ToLower([]byte(k)))] = struct{}{}
 	}
 	return m
+}
+
+// absentFields are the request fields whose presence bypasses the cache in
+// some preset (rules.check reads their first line): Authorization and the
+// presets' own. When the first line is empty the request is cacheable, and
+// normalizeCacheable removes the field, so that no second line reaches the
+// origin behind it.
+var absentFields = func() []string {
+	names := []string{"Authorization"}
+	for _, p := range presets {
+		names = append(names, p.headers...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }()
 
-// isPoison reports whether k is one of poisonHeaders, ignoring case. It
-// does not allocate.
+// maxAbsentFields bounds absentFields (TestPoisonNamesFit), so normalizeCacheable
+// judges them on the stack.
+const maxAbsentFields = 16
+
+// isPoison reports whether k must not reach the origin on a cacheable
+// request: one of poisonHeaders, ignoring case and reading '_' as '-' (nginx
+// and PHP file both spellings under one $_SERVER name), or one of
+// forwardingHeaders spelled with an underscore (the proxy replaces the real
+// spelling itself). It does not allocate.
 func isPoison(k []byte) bool {
-	if len(k) < 6 || len(k) > 32 {
+	var buf [maxFieldName]byte
+	n, underscore := foldName(&buf, k)
+	if n == 0 {
 		return false
 	}
-	var buf [32]byte
+	if _, ok := poisonSet[string(buf[:n])]; ok {
+		return true
+	}
+	if underscore {
+		_, ok := forwardingSet[string(buf[:n])]
+		return ok
+	}
+	return false
+}
+
+// isField reports whether k, folded as isPoison folds it, is in set. It does
+// not allocate.
+func isField(set map[string]struct{}, k []byte) bool {
+	var buf [maxFieldName]byte
+	n, _ := foldName(&buf, k)
+	if n == 0 {
+		return false
+	}
+	_, ok := set[string(buf[:n])]
+	return ok
+}
+
+// foldName writes k into buf lowercased, with '_' read as '-', and returns
+// its length: 0 when k is too short or too long to be a listed name.
+func foldName(buf *[maxFieldName]byte, k []byte) (n int, underscore bool) {
+	if len(k) < 5 || len(k) > maxFieldName {
+		return 0, false
+	}
 	for i, c := range k {
-		if 'A' <= c && c <= 'Z' {
+		switch {
+		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
+		case c == '_':
+			c, underscore = '-', true
 		}
 		buf[i] = c
 	}
-	_, ok := poisonSet[string(buf[:len(k)])]
-	return ok
+	return len(k), underscore
 }
 
 // acceptsGzip reports whether an Accept-Encoding value admits gzip (q>0).
@@ -96,26 +186,34 @@ func acceptsGzip(v []byte) bool {
 
 // originRequest builds the request the origin gets from a client request:
 // hop-by-hop fields removed, forwarding fields set by the proxy (never
-// trusted from the client), and for a cacheable request the cleaned URI.
-// The caller releases it.
+// trusted from the client), and for a cacheable request the cleaned URI and
+// no body. Every field the proxy sets or removes loses all its lines, and
+// the client's other lines keep their order (keepFields). The caller
+// releases it.
 func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable bool, path []byte) *fasthttp.Request {
 	req := fasthttp.AcquireRequest()
 	ctx.Request.CopyTo(req)
 	attachBody(ctx, req)
 	h := &req.Header
-	stripRequestHopByHop(h)
+	conn := connectionTokens(h.PeekAll("Connection"))
+	keepFields(h, func(k, _ []byte) bool {
+		return isHopByHop(k) || listed(conn, k) || isField(neverForwardedSet, k) || isField(forwardingSet, k) ||
+			// The whole object, stored once, answers every range of it.
+			cacheable && (isField(conditionalSet, k) || isBodyField(k) || bytes.EqualFold(k, []byte("Range")))
+	})
+	h.ResetConnectionClose()
 	scheme, forwardedFor := s.forwardingFields(ctx)
 	if cacheable {
-		for _, k := range conditionalHeaders {
-			h.Del(k)
-		}
-		// The whole object, stored once, answers every range of it.
-		h.Del("Range")
 		if h.IsHead() {
 			// Fetch the whole object so it can be stored and serve both.
 			h.SetMethod(fasthttp.MethodGet)
 		}
+		// A GET or HEAD that came with a body reaches the origin without
+		// it, and without the fields that described it (isBodyField, above):
+		// a Content-Length or Transfer-Encoding announcing bytes that never
+		// come made nginx and php-fpm wait until the origin timeout.
 		req.ResetBody()
+		h.Del("Content-Length") // also the parsed length, -1 for chunked
 		uri := appendEscapedPath(make([]byte, 0, len(path)+64), path)
 		if q := ctx.URI().QueryString(); len(q) > 0 {
 			n := len(uri)
@@ -130,12 +228,66 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 	}
 	req.UseHostHeader = true
 	h.SetHostBytes(ctx.Host())
-	h.Del("X-Forwarded-For")
 	h.SetBytesV("X-Forwarded-For", forwardedFor)
 	h.SetBytesV("X-Forwarded-Proto", scheme)
 	h.SetBytesV("X-Forwarded-Host", ctx.Host())
 	h.Add("Via", "1.1 edgevitals")
 	return req
+}
+
+// keepFields removes every field line drop matches and keeps the others in
+// the order they came. fasthttp's Del moves the last field into the hole it
+// leaves, which reorders the lines of repeated fields (Vary matching and
+// X-Forwarded-For read them in order), so keepFields rebuilds: the kept
+// lines are copied, every name is deleted, and the copies are added back in
+// order. The fields fasthttp keeps apart (isSpecialField) have one line
+// each and stay unless drop matches them. It allocates: callers look first
+// whether there is anything to remove, or are on the way to the origin.
+func keepFields(h *fasthttp.RequestHeader, drop func(k, v []byte) bool) {
+	type line struct{ k, v int } // ends, in buf, of the name and the value
+	var (
+		buf     []byte
+		kept    []line
+		names   []string
+		special []string
+	)
+	for k, v := range h.All() {
+		if isSpecialField(k) {
+			if drop(k, v) {
+				special = append(special, string(k))
+			}
+			continue
+		}
+		if !slices.Contains(names, string(k)) {
+			names = append(names, string(k))
+		}
+		if !drop(k, v) {
+			buf = append(buf, k...)
+			kl := len(buf)
+			buf = append(buf, v...)
+			kept = append(kept, line{kl, len(buf)})
+		}
+	}
+	for _, k := range append(names, special...) {
+		h.Del(k)
+	}
+	start := 0
+	for _, l := range kept {
+		h.AddBytesKV(buf[start:l.k], buf[l.k:l.v])
+		start = l.v
+	}
+}
+
+// isSpecialField reports whether fasthttp keeps the field k apart from its
+// list of fields (Host, Content-Length, Content-Type, User-Agent, Cookie,
+// Trailer), so that deleting it moves no other field.
+func isSpecialField(k []byte) bool {
+	for _, name := range []string{"Host", "Content-Length", "Content-Type", "User-Agent", "Cookie", "Trailer"} {
+		if bytes.EqualFold(k, []byte(name)) {
+			return true
+		}
+	}
+	return false
 }
 
 // conditionalHeaders are the client's preconditions. On a cacheable request
@@ -144,13 +296,14 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"}
 
 // bypass forwards a request the site's rules keep out of the cache, untouched
-// but for the hop-by-hop and forwarding fields. A successful unsafe method
-// invalidates the stored copies of its target (RFC 9111 §4.4).
+// but for the hop-by-hop and forwarding fields. An unsafe method the origin
+// accepted (2xx or 3xx) invalidates the stored copies of its target (RFC 9111
+// §4.4), unless the site keeps them (Site.KeepOnUnsafe).
 func (s *Server) bypass(ctx *fasthttp.RequestCtx, st *site, d bypassDetail, start time.Time) {
 	st.metrics.uncacheableInc(d.reason())
 	req := s.originRequest(ctx, st, false, nil)
 	status := s.forward(ctx, st, req, cacheStatus{fwd: "bypass", detail: d.String()}, nil)
-	if d == bypassMethod && status >= 200 && status < 400 && !ctx.IsOptions() && !ctx.IsTrace() {
+	if d == bypassMethod && !st.KeepOnUnsafe && status >= 200 && status < 400 && !ctx.IsOptions() && !ctx.IsTrace() {
 		s.invalidateAfterWrite(ctx, st)
 	}
 	if status == 0 {
@@ -218,10 +371,10 @@ func (s *Server) addCacheStatus(h *fasthttp.ResponseHeader, cs cacheStatus) {
 
 // invalidateAfterWrite drops the stored copies of a changed resource: the
 // request's target and same-host Location / Content-Location (RFC 9111 §4.4),
-// under both schemes.
+// under both schemes. Each call counts as one purge of kind "unsafe_method".
 func (s *Server) invalidateAfterWrite(ctx *fasthttp.RequestCtx, st *site) {
 	host := ctx.Host()
-	s.purgeURL(st, host, ctx.URI().Path(), ctx.URI().QueryString(), false)
+	n := s.purgeURL(st, host, ctx.URI().Path(), ctx.URI().QueryString(), false)
 	for _, name := range []string{"Location", "Content-Location"} {
 		v := ctx.Response.Header.Peek(name)
 		if len(v) == 0 {
@@ -229,10 +382,11 @@ func (s *Server) invalidateAfterWrite(ctx *fasthttp.RequestCtx, st *site) {
 		}
 		u := fasthttp.AcquireURI()
 		if err := u.Parse(host, v); err == nil && bytes.EqualFold(u.Host(), host) {
-			s.purgeURL(st, host, u.Path(), u.QueryString(), false)
+			n += s.purgeURL(st, host, u.Path(), u.QueryString(), false)
 		}
 		fasthttp.ReleaseURI(u)
 	}
+	s.countPurge(purgeUnsafeMethod, false, n)
 }
 
 // appendEscapedPath percent-encodes a decoded, normalised path for the

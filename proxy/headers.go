@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bytes"
-
-	"github.com/valyala/fasthttp"
 )
 
 // hopByHop are the connection-specific fields of RFC 9110 §7.6.1 that a proxy
@@ -25,6 +23,33 @@ var poisonHeaders = []string{
 	"X-Host", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "Forwarded",
 	"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip", "X-Forwarded-Uri",
 	"X-Wap-Profile", "X-Original-Method", "Front-End-Https", "X-Url-Scheme",
+	"X-Forwarded-Protocol", "X-Original-Uri", "Cf-Visitor",
+}
+
+// forwardingHeaders are the request fields edgevitals owns: it removes every
+// line the client sent of them from every origin request, and sets its own
+// (Surrogate-Capability on cacheable requests only). Written with
+// underscores they are other names to fasthttp but the same $_SERVER entry
+// to nginx and PHP, so those spellings go too (isPoison, isField).
+var forwardingHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Surrogate-Capability"}
+
+// neverForwarded are request fields removed from every origin request,
+// cacheable or not: Proxy is httpoxy (CGI turns it into HTTP_PROXY, which
+// PHP libraries take as their outgoing proxy), and Expect is answered by
+// edgevitals, which has read the whole body before it forwards anything.
+var neverForwarded = []string{"Proxy", "Expect"}
+
+// maxFieldName bounds the names isPoison and isField look up; the lists
+// fit (TestPoisonNamesFit).
+const maxFieldName = 32
+
+// isBodyField reports whether a request field describes the request's body
+// (its framing, type, encoding, digest): when the proxy drops the body, these
+// go with it, or the origin waits for bytes that never come (Content-Length,
+// Transfer-Encoding) or parses a body that is not there.
+func isBodyField(k []byte) bool {
+	return len(k) > 8 && bytes.EqualFold(k[:8], []byte("Content-")) ||
+		bytes.EqualFold(k, []byte("Transfer-Encoding")) || bytes.EqualFold(k, []byte("Digest"))
 }
 
 // forEachToken calls f for each comma-separated, trimmed token of v.
@@ -59,16 +84,6 @@ func connectionTokens(vals [][]byte) []byte {
 		})
 	}
 	return out
-}
-
-// stripRequestHopByHop removes hop-by-hop fields, and every field that the
-// Connection header names, from a request about to go to the origin.
-func stripRequestHopByHop(h *fasthttp.RequestHeader) {
-	forEachToken(connectionTokens(h.PeekAll("Connection")), h.DelBytes)
-	for _, k := range hopByHop {
-		h.Del(k)
-	}
-	h.ResetConnectionClose()
 }
 
 // storedHeaderSkip reports whether a response field is left out of a stored

@@ -212,8 +212,12 @@ func (r *rollingRatio) value() float64 {
 	return float64(h) / float64(t)
 }
 
+// purgeUnsafeMethod is the purge kind of an invalidation by a successful
+// unsafe method (RFC 9111 §4.4): a visitor's POST, not an operator's purge.
+const purgeUnsafeMethod = "unsafe_method"
+
 // purgeKinds are the `kind` label values of edgevitals_purges_total.
-var purgeKinds = []string{"url", "key", "regex", "prefix", "all"}
+var purgeKinds = []string{"url", "key", "regex", "prefix", "all", purgeUnsafeMethod}
 
 // serverMetrics are the series that are not per site.
 type serverMetrics struct {

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -40,7 +42,7 @@ var metricHelp = map[string]string{
 	"edgevitals_origin_up":                              "1 while the origin gets requests; 0 while its circuit is open or health checks mark it down.",
 	"edgevitals_panics_total":                           "Request handler panics recovered; each one was answered with a 500.",
 	"edgevitals_purged_objects_total":                   "Objects removed or marked stale by purges.",
-	"edgevitals_purges_total":                           "Purge requests applied, by kind and mode (hard, soft).",
+	"edgevitals_purges_total":                           "Purges applied, by kind (url, key, regex, prefix, all; unsafe_method: a POST, PUT, DELETE or PATCH the origin accepted, RFC 9111 §4.4) and mode (hard, soft).",
 	"edgevitals_release_info":                           "Start time of each release in unix seconds, for release annotations.",
 	"edgevitals_release_regressed":                      "1 when the report of the site's latest release has a regressed line, else 0.",
 	"edgevitals_release_write_errors_total":             "Releases (from the API, the CLI or the origin's release header) the store failed to write; a header release is tried again on a later response.",
@@ -54,26 +56,112 @@ var metricHelp = map[string]string{
 }
 
 // writeExposition writes set in the Prometheus text format with the HELP
-// text of metricHelp.
+// text of metricHelp. Each family is written once, its lines together: one
+// HELP, one TYPE, then every series, whatever the number of series and of
+// writers that emitted them (metrics.WriteGauge* and friends repeat HELP and
+// TYPE on every call, and promtool and expfmt reject a second HELP or TYPE
+// line, or a TYPE after samples). Families keep the order they first appear in.
 func writeExposition(w io.Writer, set *metrics.Set) {
 	var buf bytes.Buffer
 	set.WritePrometheus(&buf)
-	b := buf.Bytes()
-	prefix := []byte("# HELP ")
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line = b[:i+1]
-		}
-		b = b[len(line):]
-		if name, ok := bytes.CutPrefix(bytes.TrimSuffix(line, []byte("\n")), prefix); ok {
-			if help, known := metricHelp[string(name)]; known {
-				w.Write(prefix)
-				w.Write(name)
-				io.WriteString(w, " "+help+"\n")
-				continue
+	for _, f := range families(buf.Bytes()) {
+		if f.help != nil {
+			if text, known := metricHelp[f.name]; known {
+				fmt.Fprintf(w, "# HELP %s %s\n", f.name, text)
+			} else {
+				w.Write(f.help)
 			}
 		}
-		w.Write(line)
+		if f.typ != nil {
+			w.Write(f.typ)
+		}
+		for _, l := range f.lines {
+			w.Write(l)
+		}
 	}
+}
+
+// family is one metric family of an exposition: its first HELP and TYPE
+// lines and its other lines (samples, other comments), newline included.
+type family struct {
+	name      string
+	help, typ []byte
+	lines     [][]byte
+}
+
+// families groups the lines of a Prometheus text exposition by family, in
+// the order families first appear. A sample's family is its name, or for
+// name_bucket, name_sum and name_count the histogram or summary name when a
+// TYPE line declares one. Blank lines are dropped.
+func families(b []byte) []*family {
+	var lines [][]byte
+	for line := range bytes.Lines(b) {
+		if len(bytes.TrimSpace(line)) > 0 {
+			if line[len(line)-1] != '\n' {
+				line = append(line[:len(line):len(line)], '\n')
+			}
+			lines = append(lines, line)
+		}
+	}
+	kinds := map[string]string{} // family -> declared type
+	for _, l := range lines {
+		if rest, ok := bytes.CutPrefix(l, []byte("# TYPE ")); ok {
+			if f := bytes.Fields(rest); len(f) == 2 {
+				kinds[string(f[0])] = string(f[1])
+			}
+		}
+	}
+	byName := map[string]*family{}
+	var out []*family
+	get := func(name string) *family {
+		f := byName[name]
+		if f == nil {
+			f = &family{name: name}
+			byName[name] = f
+			out = append(out, f)
+		}
+		return f
+	}
+	var last *family
+	for _, l := range lines {
+		switch {
+		case bytes.HasPrefix(l, []byte("# HELP ")), bytes.HasPrefix(l, []byte("# TYPE ")):
+			fields := bytes.Fields(l)
+			if len(fields) < 3 {
+				continue // "# HELP" without a name says nothing
+			}
+			last = get(string(fields[2]))
+			if fields[1][0] == 'H' && last.help == nil {
+				last.help = l
+			} else if fields[1][0] == 'T' && last.typ == nil {
+				last.typ = l
+			}
+		case l[0] == '#':
+			if last == nil {
+				last = get("")
+			}
+			last.lines = append(last.lines, l)
+		default:
+			last = get(sampleFamily(l, kinds))
+			last.lines = append(last.lines, l)
+		}
+	}
+	return out
+}
+
+// sampleFamily is the family name of a sample line.
+func sampleFamily(l []byte, kinds map[string]string) string {
+	end := bytes.IndexAny(l, "{ \t")
+	if end < 0 {
+		end = len(l)
+	}
+	name := string(bytes.TrimSpace(l[:end]))
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			if k := kinds[base]; k == "histogram" || k == "summary" || k == "gaugehistogram" {
+				return base
+			}
+		}
+	}
+	return name
 }

@@ -194,6 +194,12 @@ func (p *originPool) do(req *fasthttp.Request, resp *fasthttp.Response) error {
 	}
 	err := o.hc.DoDeadline(req, resp, time.Now().Add(p.timeout))
 	v, why := judge(err, resp)
+	if v == verdictFailed && requestShaped(req, err) {
+		// What the origin is stuck on may be this client's body (an upload
+		// being parsed, a body it still waits for): one visitor's requests
+		// must not open the circuit for the whole site.
+		v = verdictUnknown
+	}
 	if o.br.record(p.clock(), probe, v, why) {
 		if c := o.opens.Load(); c != nil {
 			c.Inc()
@@ -264,6 +270,24 @@ func judge(err error, _ *fasthttp.Response) (verdict, string) {
 	// the circuit would take the whole site down. Its 5xx reach clients (or
 	// stale copies stand in); health checks judge statuses when configured.
 	return verdictOK, ""
+}
+
+// requestShaped reports whether a failed exchange may be the request's doing
+// rather than the origin's: the origin timed out after the connection was
+// made while the request carried a client body. A refused or reset
+// connection, a dial timeout, or a timeout on a request without a body
+// (every cacheable request: originRequest drops its body) says the origin
+// is in trouble.
+func requestShaped(req *fasthttp.Request, err error) bool {
+	// A body stream is never read here: Body() would drain it.
+	if !req.IsBodyStream() && req.Header.ContentLength() == 0 && len(req.Body()) == 0 {
+		return false
+	}
+	if errors.Is(err, fasthttp.ErrDialTimeout) {
+		return false
+	}
+	status, _ := originError(err)
+	return status == fasthttp.StatusGatewayTimeout
 }
 
 // circuit is the state of an origin's breaker.

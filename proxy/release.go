@@ -318,19 +318,26 @@ func (r *Releases) writeInfo(w io.Writer) {
 		sites = append(sites, s)
 	}
 	sort.Strings(sites)
+	if len(sites) == 0 {
+		return
+	}
+	// One HELP and TYPE per family, then its series: metrics.WriteGauge*
+	// repeats the metadata on every call, which promtool rejects.
+	metrics.WriteMetadataIfNeeded(w, "edgevitals_release_info", "gauge")
 	for _, s := range sites {
 		for _, rel := range r.recent[s] {
-			metrics.WriteGaugeFloat64(w, fmt.Sprintf(`edgevitals_release_info{site=%q,release=%q}`, s, rel.ID), float64(rel.At.Unix()))
+			fmt.Fprintf(w, "edgevitals_release_info{site=%q,release=%q} %d\n", s, rel.ID, rel.At.Unix())
 		}
 	}
+	metrics.WriteMetadataIfNeeded(w, "edgevitals_release_regressed", "gauge")
 	for _, s := range sites {
 		list := r.recent[s]
 		latest := list[len(list)-1].ID
-		v := uint64(0)
+		v := 0
 		if r.regressed[s] == latest {
 			v = 1
 		}
-		metrics.WriteGaugeUint64(w, fmt.Sprintf(`edgevitals_release_regressed{site=%q,release=%q}`, s, latest), v)
+		fmt.Fprintf(w, "edgevitals_release_regressed{site=%q,release=%q} %d\n", s, latest, v)
 	}
 }
 

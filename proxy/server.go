@@ -40,6 +40,10 @@ type Site struct {
 	// StripCDNCacheControl withholds CDN-Cache-Control from clients. By default it is
 	// forwarded, as RFC 9213 §3 expects, for the CDN or cache in front of edgevitals.
 	StripCDNCacheControl bool
+	// KeepOnUnsafe keeps stored copies when an unsafe method (POST, PUT,
+	// DELETE, PATCH...) to their URL succeeds; false (the default) drops
+	// them as RFC 9111 §4.4 says.
+	KeepOnUnsafe bool
 }
 
 // Options configure a Server. The store, keyer and flight are shared with the

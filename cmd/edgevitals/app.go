@@ -58,6 +58,7 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 			BypassCookies: s.BypassCookies,
 			BypassPaths:   s.BypassPaths,
 			ReleaseHeader: s.ReleaseHeader,
+			KeepOnUnsafe:  !s.InvalidateOnUnsafeMethods,
 			Defaults: cache.Defaults{
 				DefaultTTL:           s.TTL(),
 				StaleWhileRevalidate: s.SWR(),
@@ -156,6 +157,8 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 	a.admin = proxy.NewAdmin(a.proxy, proxy.AdminOptions{
 		Token:    cfg.Server.AdminToken.Reveal(),
 		Loopback: cfg.AdminOnLoopback(),
+		Listen:   cfg.Server.AdminListen,
+		Hosts:    cfg.Server.AdminHosts,
 		Metrics:  a.set,
 		Logger:   log,
 		Version:  version,
