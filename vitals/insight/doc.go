@@ -12,8 +12,8 @@
 // Observation or any slice in it: the caller may pass slices borrowed from fasthttp and reuse
 // them once Observe returns. Observe is O(1) per field read (at most MaxFields parameters,
 // cookies and Vary fields are read), takes one per-site mutex, starts no goroutine and does not
-// allocate in steady state: only a name that enters a top-k table, or a site seen for the first
-// time, allocates.
+// allocate, new names included (they are copied into fixed slots): only the first observation
+// of a site allocates its tables.
 //
 // # What the numbers mean
 //

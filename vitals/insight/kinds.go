@@ -1,5 +1,7 @@
 package insight
 
+import "net/textproto"
+
 func (s *site) verdict(same, differ uint64, distinct uint64) Verdict {
 	switch {
 	case differ > 0:
@@ -20,7 +22,7 @@ func (s *site) paramInsights(out []Insight, slots []int, t totals) []Insight {
 		same, differ := tb.sum(e, slots, cntSame), tb.sum(e, slots, cntDiffer)
 		in := Insight{
 			Kind:     KindParam,
-			Name:     tb.meta[e].name,
+			Name:     tb.name(e),
 			Share:    float64(req) / float64(t.req),
 			Points:   t.excess(req, tb.sum(e, slots, cntNonHit)),
 			Distinct: tb.distinct(e, slots, sketchValues),
@@ -43,7 +45,7 @@ func (s *site) cookieInsights(out []Insight, slots []int, t totals) []Insight {
 		same, differ := tb.sum(e, slots, cntSame), tb.sum(e, slots, cntDiffer)
 		in := Insight{
 			Kind:     KindCookie,
-			Name:     tb.meta[e].name,
+			Name:     tb.name(e),
 			Share:    float64(bypassed) / float64(t.req),
 			Points:   100 * float64(bypassed) / float64(t.req),
 			Compared: same + differ,
@@ -66,7 +68,7 @@ func (s *site) varyInsights(out []Insight, slots []int, t totals) []Insight {
 		}
 		in := Insight{
 			Kind:     KindVary,
-			Name:     tb.meta[e].name,
+			Name:     textproto.CanonicalMIMEHeaderKey(tb.name(e)),
 			Share:    float64(req) / float64(t.req),
 			Points:   t.excess(req, tb.sum(e, slots, cntNonHit)),
 			Distinct: tb.distinct(e, slots, sketchValues),
@@ -92,7 +94,7 @@ func (s *site) varyGroupName(e int) string {
 		}
 	}
 	if g, ok := s.groups.find(best.key); ok && best.n > 0 {
-		return s.groups.meta[g].name
+		return s.groups.name(g)
 	}
 	return ""
 }
@@ -115,7 +117,7 @@ func (s *site) pathInsights(out []Insight, slots []int, t totals) []Insight {
 			}
 			in := Insight{
 				Kind:   KindPath,
-				Name:   tb.meta[e].name,
+				Name:   tb.name(e),
 				Reason: reason,
 				Share:  float64(req) / float64(t.req),
 				Points: 100 * float64(n) / float64(t.req),

@@ -203,3 +203,37 @@ func TestImports(t *testing.T) {
 		t.Errorf("non-standard dependencies: %v, want none", deps)
 	}
 }
+
+// TestObserveAllocsNewNames: an attacker inventing a parameter name, a cookie and a URL
+// section on every request costs no allocation once the tables are full.
+func TestObserveAllocsNewNames(t *testing.T) {
+	l, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([][]byte, 20000)
+	for i := range names {
+		names[i] = []byte("x" + strconv.Itoa(i))
+	}
+	o := Observation{Site: "blog", Outcome: Miss, Fingerprint: 1, Path: make([]byte, 0, 16),
+		Params: []Param{{Value: []byte("1")}}, Cookies: [][]byte{nil}}
+	i := 0
+	next := func() {
+		n := names[i%len(names)]
+		o.Path = append(append(o.Path[:0], '/'), n...)
+		o.Params[0].Name, o.Cookies[0] = n, n
+		o.Outcome, o.BypassCookie = Miss, nil
+		if i%2 == 0 {
+			o.Outcome, o.BypassCookie = Bypass, n
+		}
+		o.Time = t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		l.Observe(&o)
+		i++
+	}
+	for range 5000 {
+		next()
+	}
+	if allocs := testing.AllocsPerRun(10000, next); allocs != 0 {
+		t.Errorf("Observe allocs with new names = %v, want 0", allocs)
+	}
+}

@@ -2,7 +2,6 @@ package insight
 
 import (
 	"hash/maphash"
-	"net/textproto"
 	"sync"
 )
 
@@ -250,7 +249,6 @@ func (s *site) cookieKey(stem []byte, star bool) uint64 {
 func (s *site) observeVary(f Field, slot int, abs int64, url, group uint64, nonHit bool) {
 	v, fresh := s.varys.acquire(s.hash(f.Name), f.Name, false, abs)
 	if fresh {
-		s.varys.meta[v].name = textproto.CanonicalMIMEHeaderKey(s.varys.meta[v].name)
 		s.varyGroup[v] = [4]tally{}
 	}
 	s.varys.add(v, slot, cntReq, 1)

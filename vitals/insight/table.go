@@ -17,7 +17,8 @@ type table struct {
 
 type entry struct {
 	key   uint64
-	name  string
+	name  [MaxNameLen]byte // held in place: taking a name over does not allocate
+	nlen  uint8
 	score uint64 // counter 0 over the kept buckets, plus err
 	err   uint64 // inherited at takeover
 	errAt int64  // absolute bucket of the takeover
@@ -55,20 +56,20 @@ func (t *table) acquire(key uint64, name []byte, star bool, abs int64) (i int, f
 		inherit = t.meta[i].score
 		t.evict(i)
 	}
-	t.meta[i] = entry{key: key, name: entryName(name, star), score: inherit, err: inherit, errAt: abs}
+	m := &t.meta[i]
+	*m = entry{key: key, score: inherit, err: inherit, errAt: abs}
+	n := copy(m.name[:MaxNameLen-1], name)
+	if star {
+		m.name[n] = '*'
+		n++
+	}
+	m.nlen = uint8(n)
 	t.index[key] = int32(i)
 	return i, true
 }
 
-func entryName(name []byte, star bool) string {
-	if len(name) > MaxNameLen-1 {
-		name = name[:MaxNameLen-1]
-	}
-	if star {
-		return string(name) + "*"
-	}
-	return string(name)
-}
+// name returns the name of entry i.
+func (t *table) name(i int) string { return string(t.meta[i].name[:t.meta[i].nlen]) }
 
 func (t *table) leastScore() int {
 	least := 0

@@ -2,6 +2,7 @@ package insight
 
 import (
 	"cmp"
+	"net/textproto"
 	"slices"
 	"time"
 )
@@ -49,7 +50,11 @@ func topOf(kind Kind, tb *table, slots []int, total uint64, k int) []Share {
 	var all []Share
 	for e := range tb.used {
 		if n := tb.sum(e, slots, cntReq); n > 0 {
-			all = append(all, Share{Kind: kind, Name: tb.meta[e].name, Value: float64(n) / float64(total)})
+			name := tb.name(e)
+			if kind == KindVary {
+				name = textproto.CanonicalMIMEHeaderKey(name)
+			}
+			all = append(all, Share{Kind: kind, Name: name, Value: float64(n) / float64(total)})
 		}
 	}
 	slices.SortFunc(all, func(a, b Share) int {
