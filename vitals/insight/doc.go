@@ -20,7 +20,8 @@
 // "Requests" are the observations fed for a site in a window, bypassed requests included, so a
 // cookie that makes every page bypass shows its full cost. (edgevitals_cache_hit_ratio leaves
 // bypass out; on a site without bypasses the two agree.) Share is the fraction of those requests
-// that carry a cause; Points is the estimated percentage points of them that did not come from
+// that carry a cause (parameters and Vary fields are counted on requests that did not bypass:
+// a bypassed request fragments nothing); Points is the estimated percentage points of them that did not come from
 // the cache because of it: for parameters and Vary fields, the requests carrying it times the
 // excess of their miss rate over the other cacheable requests'; for cookies, the requests they
 // bypassed; for URL groups, the responses marked uncacheable for one reason.
@@ -36,16 +37,17 @@
 // Everything is held in fixed-size tables allocated when a site is first seen: Space-Saving
 // top-k tables of Options.Params parameters, Options.Cookies cookies, Options.Varys Vary fields
 // and Options.Groups URL groups, each with Options.Buckets time buckets of counters, and 64-register
-// HyperLogLog sketches for distinct values; names are cut at MaxNameLen bytes. Names beyond the
-// top-k are counted in "other" and never stored, so a million distinct URLs or an attacker
-// inventing parameter names cost no more memory. With the default Options a site holds about
+// HyperLogLog sketches for distinct values; names are cut at MaxNameLen bytes. A new name in a
+// full table takes over the entry of least count, whose counts move to "other", so a million
+// distinct URLs or an attacker inventing parameter names cost no more memory. With the default Options a site holds about
 // 0.8 MiB; at most Options.MaxSites sites are tracked (observations of further sites are
 // dropped and counted in Stats). The memory test holds one site fed a million distinct URLs and
 // a hundred parameter names under 2 MiB of retained heap.
 //
 // # Time
 //
-// Observations are counted in buckets of Options.Bucket on their own Time (an injected clock);
+// Observations are counted in buckets of Options.Bucket on their own Time, which must come
+// from one clock (time.Now, or a test's injected clock): a time far ahead expires the history;
 // Options.Buckets of them are kept. Insights, Top and AlertText describe the last Options.Window
 // before now; Window and Compare take any window inside the kept history, for release reports.
 // Observations older than the history are dropped.

@@ -58,6 +58,9 @@ type Insight struct {
 	Reason string  `json:"reason,omitempty"` // path: the uncacheable reason
 	Share  float64 `json:"share"`            // of requests, 0..1 (see the package comment)
 	Points float64 `json:"points"`           // hit-ratio points it costs, 0..100
+	// Seen (cookie) is the share of requests carrying the cookie, 0..1, counted from when it
+	// first made a request bypass.
+	Seen float64 `json:"seen,omitempty"`
 	// Of (path) is the share of the group's responses marked with Reason, 0..1.
 	Of       float64 `json:"of,omitempty"`
 	Distinct uint64  `json:"distinct,omitempty"` // param, vary: distinct values (estimated)

@@ -161,6 +161,9 @@ func runTopCases(t *testing.T, tests []topCase) {
 			if !strings.Contains(top.Suggestion, w.suggestion) {
 				t.Errorf("Suggestion = %q, want it to contain %q", top.Suggestion, w.suggestion)
 			}
+			if top.Kind == KindCookie && top.Seen < top.Share-0.01 {
+				t.Errorf("Seen = %.3f, want at least Share %.3f", top.Seen, top.Share)
+			}
 			if top.Points <= 0 || top.Points > 100*top.Share+1e-9 {
 				t.Errorf("Points = %.2f, want in (0, %.2f]", top.Points, 100*top.Share)
 			}
@@ -308,5 +311,30 @@ func TestTopAndAlert(t *testing.T) {
 	}
 	if got := s.l.Top("blog", s.now().Add(time.Hour), 3); got != nil {
 		t.Errorf("Top an hour later = %+v, want nothing", got)
+	}
+}
+
+// TestInsightsFingerprintsOnMisses: with fingerprints only where the origin answered a
+// cacheable request, a click id is still proven harmless and pagination still is not.
+func TestInsightsFingerprintsOnMisses(t *testing.T) {
+	s := newSim(t, Options{}, 20000)
+	s.missFP = true
+	s.run(func() req {
+		r := s.baseline()
+		if s.rng.IntN(10) < 3 {
+			r.params = append(r.params, "srsltid="+clickID(s))
+		}
+		if s.rng.IntN(2) == 0 {
+			n := strconv.Itoa(1 + s.rng.IntN(40))
+			r.params, r.page = append(r.params, "page="+n), r.page+"?page="+n
+		}
+		return r
+	})
+	verdicts := map[string]Verdict{}
+	for _, in := range s.l.Insights("blog", s.now()) {
+		verdicts[in.Name] = in.Verdict
+	}
+	if verdicts["srsltid"] != Identical || verdicts["page"] != Different {
+		t.Errorf("verdicts = %v, want srsltid identical, page different", verdicts)
 	}
 }

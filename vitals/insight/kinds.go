@@ -48,6 +48,7 @@ func (s *site) cookieInsights(out []Insight, slots []int, t totals) []Insight {
 			Name:     tb.name(e),
 			Share:    float64(bypassed) / float64(t.req),
 			Points:   100 * float64(bypassed) / float64(t.req),
+			Seen:     float64(tb.sum(e, slots, cntSeen)) / float64(t.req),
 			Compared: same + differ,
 			Differed: differ,
 		}

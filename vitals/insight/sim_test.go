@@ -21,6 +21,7 @@ type sim struct {
 	n      int // requests so far
 	spread time.Duration
 	total  int
+	missFP bool // fingerprints on misses and passes only, as a proxy hashing origin bodies gives
 }
 
 var t0 = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
@@ -95,6 +96,9 @@ func (s *sim) serve(r req) {
 	default:
 		o.Outcome = Miss
 		s.cached[k] = true
+	}
+	if s.missFP && (o.Outcome == Hit || o.Outcome == Bypass) {
+		o.Fingerprint = 0
 	}
 	s.l.Observe(&o)
 }
