@@ -79,22 +79,8 @@ func (o *phpOrigin) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
-		switch {
-		case strings.EqualFold(hdr.Get("Transfer-Encoding"), "chunked"):
-			if _, err := io.Copy(io.Discard, httputil.NewChunkedReader(tp.R)); err != nil {
-				return
-			}
-			if _, err := tp.ReadLine(); err != nil { // the CRLF after the last chunk
-				return
-			}
-		case hdr.Get("Content-Length") != "":
-			n, err := strconv.ParseInt(hdr.Get("Content-Length"), 10, 64)
-			if err != nil || n < 0 {
-				return
-			}
-			if _, err := io.CopyN(io.Discard, tp.R, n); err != nil {
-				return // the proxy gave up before the bytes came
-			}
+		if err := readFramedBody(tp, hdr); err != nil {
+			return // the proxy gave up before the bytes came
 		}
 		if method == http.MethodPost && strings.HasPrefix(target, "/slow-upload") {
 			_, _ = io.Copy(io.Discard, tp.R) // never answer; ends at a close
@@ -108,6 +94,28 @@ func (o *phpOrigin) serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// readFramedBody reads a request body as nginx in front of php-fpm does:
+// chunks up to the last one, or exactly Content-Length bytes, waiting for
+// as long as they do not come.
+func readFramedBody(tp *textproto.Reader, hdr textproto.MIMEHeader) error {
+	switch {
+	case strings.EqualFold(hdr.Get("Transfer-Encoding"), "chunked"):
+		if _, err := io.Copy(io.Discard, httputil.NewChunkedReader(tp.R)); err != nil {
+			return err
+		}
+		_, err := tp.ReadLine() // the CRLF after the last chunk
+		return err
+	case hdr.Get("Content-Length") != "":
+		n, err := strconv.ParseInt(hdr.Get("Content-Length"), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("bad Content-Length %q", hdr.Get("Content-Length"))
+		}
+		_, err = io.CopyN(io.Discard, tp.R, n)
+		return err
+	}
+	return nil
 }
 
 func (o *phpOrigin) last(t *testing.T) textproto.MIMEHeader {

@@ -150,11 +150,16 @@ func newOriginPool(origins []string, o OriginOptions) (*originPool, error) {
 		}
 		connect := o.ConnectTimeout
 		hc := &fasthttp.HostClient{
-			Addr:                      addr,
-			Name:                      "edgevitals",
-			NoDefaultUserAgentHeader:  true,
-			IsTLS:                     u.Scheme == "https",
-			MaxConns:                  o.MaxConns,
+			Addr:                     addr,
+			Name:                     "edgevitals",
+			NoDefaultUserAgentHeader: true,
+			IsTLS:                    u.Scheme == "https",
+			MaxConns:                 o.MaxConns,
+			// A burst beyond MaxConns waits this long for a connection to
+			// come free instead of failing at once with "origin busy": a
+			// few clients holding connections for a moment (a large body
+			// being buffered) must not turn into 503s for everybody else.
+			MaxConnWaitTimeout:        connect,
 			MaxIdleConnDuration:       o.IdleConnTimeout,
 			ReadTimeout:               o.Timeout,
 			WriteTimeout:              o.Timeout,
