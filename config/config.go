@@ -45,6 +45,10 @@ type Server struct {
 	// load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed; default none.
 	TrustedProxies []string `toml:"trusted_proxies"`
 	ProxyProtocol  bool     `toml:"proxy_protocol"` // every proxy connection opens with a PROXY v1/v2 header
+	// TLS at the edge (tls.go): a listener for HTTPS, with certificate files and/or ACME.
+	TLSListen    string        `toml:"tls_listen"`  // "" = no TLS listener; e.g. ":443"
+	Certificates []Certificate `toml:"certificate"` // [[server.certificate]], chosen by SNI
+	ACME         *ACME         `toml:"acme"`        // [server.acme]; nil = off
 }
 
 // TrustedNets returns TrustedProxies parsed; entries that do not parse (Validate reports
@@ -91,6 +95,10 @@ type Site struct {
 	// StripCDNCacheControl withholds CDN-Cache-Control from clients; by default it is
 	// forwarded for the caches in front (RFC 9213 §3).
 	StripCDNCacheControl bool `toml:"strip_cdn_cache_control"`
+	HTTPSRedirect        bool `toml:"https_redirect"` // plain-HTTP requests are redirected to https:// (tls.go)
+	// HSTS is the Strict-Transport-Security value sent on HTTPS responses, e.g.
+	// "max-age=31536000; includeSubDomains"; "" = none.
+	HSTS string `toml:"hsts"`
 }
 
 // Presets are the accepted values of Site.Preset.
@@ -308,6 +316,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("data_dir", c.DataDir),
 		slog.String("listen", c.Server.Listen),
 		slog.String("admin_listen", c.Server.AdminListen),
+		slog.String("tls_listen", c.Server.TLSListen),
 		slog.Any("admin_token", c.Server.AdminToken),
 		slog.String("cache_max_bytes", c.Cache.MaxBytes.String()),
 		slog.Any("sites", sites),

@@ -104,6 +104,7 @@ func (c *Config) validate(skip map[string]bool) []Problem {
 		v.fail("retention", "must be > 0, got %s", c.Retention)
 	}
 	c.Server.validate(v)
+	c.validateACMEHosts(v)
 	c.Cache.validate(v)
 	c.validateSites(v)
 	v.prefixes("purge.allow", c.Purge.Allow)
@@ -142,6 +143,7 @@ func (s *Server) validate(v *checker) {
 	v.size("server.max_body_bytes", s.MaxBodyBytes)
 	v.count("server.max_conns", s.MaxConns)
 	v.prefixes("server.trusted_proxies", s.TrustedProxies)
+	s.validateTLS(v)
 }
 
 // sameListener reports whether two listen addresses would take the same port: the same
@@ -257,6 +259,9 @@ func (s *Site) validate(v *checker, key string) {
 		if !strings.HasPrefix(p, "/") {
 			v.fail(fmt.Sprintf("%s.bypass_paths[%d]", key, j), `must be a path starting with "/", got %q`, p)
 		}
+	}
+	if s.HSTS != "" && !validHSTS(s.HSTS) {
+		v.fail(key+".hsts", `must be a Strict-Transport-Security value like "max-age=31536000; includeSubDomains", got %q`, s.HSTS)
 	}
 	if s.HealthPath != "" {
 		if !strings.HasPrefix(s.HealthPath, "/") {
