@@ -39,6 +39,7 @@ type Site struct {
 	// StripCDNCacheControl withholds CDN-Cache-Control from clients. By default it is
 	// forwarded, as RFC 9213 §3 expects, for the CDN or cache in front of edgevitals.
 	StripCDNCacheControl bool
+	TLS                  SiteTLS // HTTPS redirect and HSTS (tls.go)
 }
 
 // Options configure a Server. The store, keyer and flight are shared with the
@@ -65,6 +66,9 @@ type Options struct {
 	// of every connection Serve accepts; its source address is then the peer.
 	ProxyProtocol      bool
 	ProxyHeaderTimeout time.Duration // how long a connection may take to send it; 0 = 5s
+	// Certs are the certificates ServeTLS serves, and the ACME HTTP-01
+	// challenges answered on every listener (tls.go); nil = no TLS.
+	Certs *Certs
 
 	ReadTimeout    time.Duration // a client's whole request
 	WriteTimeout   time.Duration // a client's whole response
@@ -92,6 +96,8 @@ type Server struct {
 	refreshing sync.Map                    // keys with a background refresh starting or running
 
 	warnedForwarded atomic.Bool // the untrusted-terminator warning was logged (clientaddr.go)
+
+	httpsPort atomic.Int32 // of the TLS listener, for redirects (tls.go); 0 = none
 }
 
 // routes are the sites and the hosts they answer for. A reload builds new
@@ -315,6 +321,10 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.Error("misdirected request: unknown host", fasthttp.StatusMisdirectedRequest)
 		return
 	}
+	if s.answeredAtEdge(ctx, st) { // ACME challenges, redirects to HTTPS (tls.go)
+		return
+	}
+	defer s.setHSTS(ctx, st)
 	switch string(ctx.Method()) {
 	case "PURGE", "BAN":
 		s.purge(ctx, st)
