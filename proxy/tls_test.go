@@ -414,3 +414,38 @@ func TestTLSOffersHTTP11Only(t *testing.T) {
 		t.Errorf("NextProtos without ACME = %q", got)
 	}
 }
+
+// TestCertsFilesWinOverACME: with files and ACME both on, a name a file
+// covers is served from the file (the CA is never asked), other ACME hosts
+// go to the CA (unreachable here: the handshake fails), and names that
+// are neither get the default file. acme-tls/1 is offered beside http/1.1.
+func TestCertsFilesWinOverACME(t *testing.T) {
+	ca := newTestCA(t)
+	file := ca.issue(t, "www.example.com")
+	c, err := NewCerts(CertsOptions{
+		Certificates: []tls.Certificate{file},
+		ACME: &ACMEOptions{
+			Directory: "https://127.0.0.1:1/directory", // refused at once
+			CacheDir:  t.TempDir(),
+			Hosts:     []string{"www.example.com", "shop.example"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.TLSConfig().NextProtos; strings.Join(got, ",") != "http/1.1,acme-tls/1" {
+		t.Errorf("NextProtos with ACME = %q", got)
+	}
+	h := newHarness(t, page("x"), func(o *Options) { o.Certs = c })
+	addr := h.startTLS()
+	for _, sni := range []string{"www.example.com", "unknown.test", ""} {
+		if got := served(t, addr, sni); got.SerialNumber.Cmp(file.Leaf.SerialNumber) != 0 {
+			t.Errorf("SNI %q: serial %s, want the file's %s", sni, got.SerialNumber, file.Leaf.SerialNumber)
+		}
+	}
+	conn, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "shop.example", InsecureSkipVerify: true}) //nolint:gosec // any certificate would be wrong here
+	if err == nil {
+		conn.Close()
+		t.Error("SNI shop.example: a handshake succeeded without a certificate from the CA")
+	}
+}
