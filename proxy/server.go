@@ -1,6 +1,7 @@
-// Package proxy is edgevitals' request path: the fasthttp server, routing by
-// Host to a site, the CMS bypass rules, the RFC 9111 cache pipeline with
-// coalescing and stale serving, the origin pools, and the purge methods.
+// Package proxy is edgevitals' request path: the fasthttp server (plain and
+// TLS, with certificate files or ACME), routing by Host to a site, the CMS
+// bypass rules, the RFC 9111 cache pipeline with coalescing and stale
+// serving, the origin pools, and the purge methods.
 package proxy
 
 import (

@@ -62,10 +62,9 @@ type ACMEOptions struct {
 	Roots     *x509.CertPool // roots trusted for the directory's HTTPS; nil = the system's
 	// Hosts are the only names certificates are requested for (and
 	// HTTP-01 challenges answered for); other names never reach the CA.
+	// Certificates are renewed at two thirds of their lifetime (autocert's
+	// default: 30 days before expiry for Let's Encrypt's 90).
 	Hosts []string
-	// RenewBefore is how long before expiry a certificate is renewed; 0 =
-	// autocert's default, a third of its lifetime, at most 30 days.
-	RenewBefore time.Duration
 }
 
 // CertsOptions configure Certs.
@@ -111,11 +110,10 @@ func NewCerts(o CertsOptions) (*Certs, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{RootCAs: a.Roots, MinVersion: tls.VersionTLS12}
 		c.acme = &autocert.Manager{
-			Prompt:      autocert.AcceptTOS,
-			Cache:       autocert.DirCache(a.CacheDir),
-			HostPolicy:  c.hostPolicy,
-			RenewBefore: a.RenewBefore,
-			Email:       a.Email,
+			Prompt:     autocert.AcceptTOS,
+			Cache:      autocert.DirCache(a.CacheDir),
+			HostPolicy: c.hostPolicy,
+			Email:      a.Email,
 			Client: &acme.Client{
 				DirectoryURL: a.Directory,
 				HTTPClient:   &http.Client{Transport: tr, Timeout: time.Minute},
