@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -447,5 +448,38 @@ func TestCertsFilesWinOverACME(t *testing.T) {
 	if err == nil {
 		conn.Close()
 		t.Error("SNI shop.example: a handshake succeeded without a certificate from the CA")
+	}
+}
+
+// TestServeTLSAfterPROXYHeader: with ProxyProtocol, a TCP load balancer's
+// PROXY header comes before the TLS handshake; the origin is told of the
+// client it names, and of https.
+func TestServeTLSAfterPROXYHeader(t *testing.T) {
+	ca := newTestCA(t)
+	h := newHarness(t, page("hello"), withCerts(t, ca.issue(t, "www.example.com")), func(o *Options) { o.ProxyProtocol = true })
+	raw, err := net.Dial("tcp", h.startTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(raw, "PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	conn := tls.Client(raw, &tls.Config{ServerName: "www.example.com", RootCAs: ca.pool})
+	if _, err := io.WriteString(conn, "GET /a/ HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	seen := h.lastSeen()
+	if resp.StatusCode != http.StatusOK || seen.Header.Get("X-Forwarded-For") != "203.0.113.7" || seen.Header.Get("X-Forwarded-Proto") != "https" {
+		t.Errorf("%s; origin got X-Forwarded-For %q, X-Forwarded-Proto %q; want 200, 203.0.113.7, https",
+			resp.Status, seen.Header.Get("X-Forwarded-For"), seen.Header.Get("X-Forwarded-Proto"))
 	}
 }
