@@ -41,14 +41,14 @@ type Server struct {
 	MaxHeaderBytes  Size     `toml:"max_header_bytes"` // 64KiB: CMS cookies are big
 	MaxBodyBytes    Size     `toml:"max_body_bytes"`   // request bodies; 32MiB
 	MaxConns        int      `toml:"max_conns"`        // 10000
-	// TrustedProxies are the CIDRs or addresses of the proxies in front (a TLS terminator, a
-	// load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed; default none.
-	TrustedProxies []string `toml:"trusted_proxies"`
-	ProxyProtocol  bool     `toml:"proxy_protocol"` // every proxy connection opens with a PROXY v1/v2 header
 	// TLS at the edge (tls.go): a listener for HTTPS, with certificate files and/or ACME.
 	TLSListen    string        `toml:"tls_listen"`  // "" = no TLS listener; e.g. ":443"
 	Certificates []Certificate `toml:"certificate"` // [[server.certificate]], chosen by SNI
 	ACME         *ACME         `toml:"acme"`        // [server.acme]; nil = off
+	// TrustedProxies are the CIDRs or addresses of the proxies in front (a TLS terminator, a
+	// load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed; default none.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	ProxyProtocol  bool     `toml:"proxy_protocol"` // every proxy connection opens with a PROXY v1/v2 header
 }
 
 // TrustedNets returns TrustedProxies parsed; entries that do not parse (Validate reports
@@ -74,6 +74,11 @@ type Site struct {
 	Hosts   []string `toml:"hosts"`   // lowercase host[:port]; "*" = any other host
 	Origins []string `toml:"origins"` // http:// or https:// base URLs
 	Preset  string   `toml:"preset"`  // "wordpress" | "drupal" | "none"; default "none"
+	// HTTPSRedirect sends plain-HTTP requests to https:// (tls.go). HSTS is the
+	// Strict-Transport-Security value sent on HTTPS responses, e.g.
+	// "max-age=31536000; includeSubDomains"; "" = none.
+	HTTPSRedirect bool   `toml:"https_redirect"`
+	HSTS          string `toml:"hsts"`
 	// DefaultTTL is the freshness of responses that carry none. In a loaded Config it is
 	// never nil; in one built in code nil means the preset's (see TTL).
 	DefaultTTL *Duration `toml:"default_ttl"`
@@ -95,10 +100,6 @@ type Site struct {
 	// StripCDNCacheControl withholds CDN-Cache-Control from clients; by default it is
 	// forwarded for the caches in front (RFC 9213 §3).
 	StripCDNCacheControl bool `toml:"strip_cdn_cache_control"`
-	HTTPSRedirect        bool `toml:"https_redirect"` // plain-HTTP requests are redirected to https:// (tls.go)
-	// HSTS is the Strict-Transport-Security value sent on HTTPS responses, e.g.
-	// "max-age=31536000; includeSubDomains"; "" = none.
-	HSTS string `toml:"hsts"`
 }
 
 // Presets are the accepted values of Site.Preset.

@@ -135,6 +135,7 @@ func (s *Server) validate(v *checker) {
 	if sameListener(s.Listen, s.AdminListen) {
 		v.fail("server.admin_listen", "must not share a port with server.listen (%q), got %q", s.Listen, s.AdminListen)
 	}
+	s.validateTLS(v)
 	v.positive("server.read_timeout", s.ReadTimeout)
 	v.positive("server.write_timeout", s.WriteTimeout)
 	v.positive("server.idle_timeout", s.IdleTimeout)
@@ -143,7 +144,6 @@ func (s *Server) validate(v *checker) {
 	v.size("server.max_body_bytes", s.MaxBodyBytes)
 	v.count("server.max_conns", s.MaxConns)
 	v.prefixes("server.trusted_proxies", s.TrustedProxies)
-	s.validateTLS(v)
 }
 
 // sameListener reports whether two listen addresses would take the same port: the same

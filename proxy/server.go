@@ -37,10 +37,12 @@ type Site struct {
 	Defaults      cache.Defaults
 	Origin        OriginOptions
 	ReleaseHeader string // origin response field whose value names the release, "" for none
+
+	TLS SiteTLS // HTTPS redirect and HSTS (tls.go)
+
 	// StripCDNCacheControl withholds CDN-Cache-Control from clients. By default it is
 	// forwarded, as RFC 9213 §3 expects, for the CDN or cache in front of edgevitals.
 	StripCDNCacheControl bool
-	TLS                  SiteTLS // HTTPS redirect and HSTS (tls.go)
 }
 
 // Options configure a Server. The store, keyer and flight are shared with the
