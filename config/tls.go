@@ -206,8 +206,10 @@ func (s *Server) validateTLS(v *checker) {
 	}
 }
 
-// validateACMEHosts checks that ACME has a host to get a certificate for.
-func (c *Config) validateACMEHosts(v *checker) {
+// validateTLS checks the TLS listener, its certificates and ACME, which
+// needs a host to get a certificate for.
+func (c *Config) validateTLS(v *checker) {
+	c.Server.validateTLS(v)
 	if c.Server.ACME != nil && len(c.Sites) > 0 && len(c.ACMEHosts()) == 0 {
 		v.fail("server.acme", `no site host is a DNS name to get a certificate for ("*", IP addresses and names without a dot are left out)`)
 	}

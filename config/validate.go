@@ -104,7 +104,7 @@ func (c *Config) validate(skip map[string]bool) []Problem {
 		v.fail("retention", "must be > 0, got %s", c.Retention)
 	}
 	c.Server.validate(v)
-	c.validateACMEHosts(v)
+	c.validateTLS(v)
 	c.Cache.validate(v)
 	c.validateSites(v)
 	v.prefixes("purge.allow", c.Purge.Allow)
@@ -135,7 +135,6 @@ func (s *Server) validate(v *checker) {
 	if sameListener(s.Listen, s.AdminListen) {
 		v.fail("server.admin_listen", "must not share a port with server.listen (%q), got %q", s.Listen, s.AdminListen)
 	}
-	s.validateTLS(v)
 	v.positive("server.read_timeout", s.ReadTimeout)
 	v.positive("server.write_timeout", s.WriteTimeout)
 	v.positive("server.idle_timeout", s.IdleTimeout)
