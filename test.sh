@@ -41,6 +41,24 @@ if [ "$(helm version --template '{{.Version}}' 2>/dev/null)" != "$helm_version" 
 	rm -f "$helm_log"
 fi
 
+# Let's Encrypt's Pebble, a real ACME CA on loopback, and its DNS server for the TLS-ALPN-01
+# and HTTP-01 tests of the edge (cmd/edgevitals/tls_e2e_test.go), built from the Go module
+# proxy into GOPATH/bin once (about 2 minutes), then reused. Pinned, as helm is.
+pebble_version=v2.10.3
+pebble_bin="$(go env GOPATH)/bin"
+if ! go version -m "$pebble_bin/pebble" 2>/dev/null | grep -q "github.com/letsencrypt/pebble/v2[[:space:]]*$pebble_version" ||
+	[ ! -x "$pebble_bin/pebble-challtestsrv" ]; then
+	echo "test.sh: installing pebble $pebble_version into $pebble_bin"
+	pebble_log=$(mktemp)
+	if ! timeout 900 env GOFLAGS=-mod=mod go install \
+		"github.com/letsencrypt/pebble/v2/cmd/pebble@$pebble_version" \
+		"github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$pebble_version" >"$pebble_log" 2>&1; then
+		tail -5 "$pebble_log" >&2
+		echo "!!! test.sh: pebble did not install: the ACME tests will SKIP (FAIL under CI=true)" >&2
+	fi
+	rm -f "$pebble_log"
+fi
+
 # Grafana's dashboard-linter, when it can be had: its go.mod has a replace directive, so
 # `go install` refuses it (upstream's README says so), and the module proxy does not
 # serve it here. deploy/dashboard_lint_test.go then runs the linter's rules ported to Go,

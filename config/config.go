@@ -45,6 +45,10 @@ type Server struct {
 	MaxHeaderBytes  Size     `toml:"max_header_bytes"` // 64KiB: CMS cookies are big
 	MaxBodyBytes    Size     `toml:"max_body_bytes"`   // request bodies; 32MiB
 	MaxConns        int      `toml:"max_conns"`        // 10000
+	// TLS at the edge (tls.go): a listener for HTTPS, with certificate files and/or ACME.
+	TLSListen    string        `toml:"tls_listen"`  // "" = no TLS listener; e.g. ":443"
+	Certificates []Certificate `toml:"certificate"` // [[server.certificate]], chosen by SNI
+	ACME         *ACME         `toml:"acme"`        // [server.acme]; nil = off
 	// TrustedProxies are the CIDRs or addresses of the proxies in front (a TLS terminator, a
 	// load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed; default none.
 	TrustedProxies []string `toml:"trusted_proxies"`
@@ -80,6 +84,11 @@ type Site struct {
 	Hosts   []string `toml:"hosts"`   // lowercase host[:port]; "*" = any other host
 	Origins []string `toml:"origins"` // http:// or https:// base URLs
 	Preset  string   `toml:"preset"`  // "wordpress" | "drupal" | "none"; default "none"
+	// HTTPSRedirect sends plain-HTTP requests to https:// (tls.go). HSTS is the
+	// Strict-Transport-Security value sent on HTTPS responses, e.g.
+	// "max-age=31536000; includeSubDomains"; "" = none.
+	HTTPSRedirect bool   `toml:"https_redirect"`
+	HSTS          string `toml:"hsts"`
 	// DefaultTTL is the freshness of responses that carry none. In a loaded Config it is
 	// never nil; in one built in code nil means the preset's (see TTL).
 	DefaultTTL *Duration `toml:"default_ttl"`
@@ -328,6 +337,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("data_dir", c.DataDir),
 		slog.String("listen", c.Server.Listen),
 		slog.String("admin_listen", c.Server.AdminListen),
+		slog.String("tls_listen", c.Server.TLSListen),
 		slog.Any("admin_token", c.Server.AdminToken),
 		slog.String("cache_max_bytes", c.Cache.MaxBytes.String()),
 		slog.Any("sites", sites),

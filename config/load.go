@@ -136,6 +136,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		ttl, swr, sie := Duration(s.TTL()), Duration(s.SWR()), Duration(s.SIE())
 		s.DefaultTTL, s.StaleWhileRevalidate, s.StaleIfError = &ttl, &swr, &sie
 	}
+	c.Server.ACME.fill(c.DataDir)
 	problems := append(d.problems, c.validate(d.bad)...)
 
 	lines := keyLines(src)

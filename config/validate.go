@@ -104,6 +104,7 @@ func (c *Config) validate(skip map[string]bool) []Problem {
 		v.fail("retention", "must be > 0, got %s", c.Retention)
 	}
 	c.Server.validate(v)
+	c.validateTLS(v)
 	c.Cache.validate(v)
 	c.validateSites(v)
 	v.prefixes("purge.allow", c.Purge.Allow)
@@ -271,6 +272,9 @@ func (s *Site) validate(v *checker, key string) {
 		if !strings.HasPrefix(p, "/") {
 			v.fail(fmt.Sprintf("%s.bypass_paths[%d]", key, j), `must be a path starting with "/", got %q`, p)
 		}
+	}
+	if s.HSTS != "" && !validHSTS(s.HSTS) {
+		v.fail(key+".hsts", `must be a Strict-Transport-Security value like "max-age=31536000; includeSubDomains", got %q`, s.HSTS)
 	}
 	if s.HealthPath != "" {
 		if !strings.HasPrefix(s.HealthPath, "/") {

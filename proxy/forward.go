@@ -232,6 +232,9 @@ func (s *Server) originRequest(ctx *fasthttp.RequestCtx, st *site, cacheable boo
 	h.SetBytesV("X-Forwarded-Proto", scheme)
 	h.SetBytesV("X-Forwarded-Host", ctx.Host())
 	h.Add("Via", "1.1 edgevitals")
+	// A request that came over TLS has an https URI; the origin's own
+	// scheme is the one to use (fasthttp refuses a mismatch).
+	req.URI().SetScheme(st.pool.scheme)
 	return req
 }
 

@@ -1,6 +1,7 @@
-// Package proxy is edgevitals' request path: the fasthttp server, routing by
-// Host to a site, the CMS bypass rules, the RFC 9111 cache pipeline with
-// coalescing and stale serving, the origin pools, and the purge methods.
+// Package proxy is edgevitals' request path: the fasthttp server (plain and
+// TLS, with certificate files or ACME), routing by Host to a site, the CMS
+// bypass rules, the RFC 9111 cache pipeline with coalescing and stale
+// serving, the origin pools, and the purge methods.
 package proxy
 
 import (
@@ -37,6 +38,9 @@ type Site struct {
 	Defaults      cache.Defaults
 	Origin        OriginOptions
 	ReleaseHeader string // origin response field whose value names the release, "" for none
+
+	TLS SiteTLS // HTTPS redirect and HSTS (tls.go)
+
 	// StripCDNCacheControl withholds CDN-Cache-Control from clients. By default it is
 	// forwarded, as RFC 9213 §3 expects, for the CDN or cache in front of edgevitals.
 	StripCDNCacheControl bool
@@ -70,6 +74,9 @@ type Options struct {
 	// of every connection Serve accepts; its source address is then the peer.
 	ProxyProtocol      bool
 	ProxyHeaderTimeout time.Duration // how long a connection may take to send it; 0 = 5s
+	// Certs are the certificates ServeTLS serves, and the ACME HTTP-01
+	// challenges answered on every listener (tls.go); nil = no TLS.
+	Certs *Certs
 
 	ReadTimeout    time.Duration // a client's whole request
 	WriteTimeout   time.Duration // a client's whole response
@@ -119,6 +126,8 @@ type Server struct {
 	refreshing sync.Map                    // keys with a background refresh starting or running
 
 	warnedForwarded atomic.Bool // the untrusted-terminator warning was logged (clientaddr.go)
+
+	httpsPort atomic.Int32 // of the TLS listener, for redirects (tls.go); 0 = none
 }
 
 // routes are the sites and the hosts they answer for. A reload builds new
@@ -382,6 +391,10 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.Error("misdirected request: unknown host", fasthttp.StatusMisdirectedRequest)
 		return
 	}
+	if s.answeredAtEdge(ctx, st) { // ACME challenges, redirects to HTTPS (tls.go)
+		return
+	}
+	defer s.setHSTS(ctx, st)
 	switch string(ctx.Method()) {
 	case "PURGE", "BAN":
 		s.purge(ctx, st)

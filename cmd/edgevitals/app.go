@@ -35,6 +35,8 @@ type app struct {
 	admin    *proxy.Admin
 	adminSrv *fasthttp.Server
 	proxyLn  net.Listener
+	tlsLn    net.Listener // nil without server.tls_listen
+	certs    *proxy.Certs // nil without server.tls_listen
 	adminLn  net.Listener
 	vstore   *vitals.Store
 	// recovered is set when the store file was damaged, moved aside and
@@ -67,6 +69,7 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 				HeuristicMax:         s.HeuristicMax.D(),
 			},
 			StripCDNCacheControl: s.StripCDNCacheControl,
+			TLS:                  proxy.SiteTLS{HTTPSRedirect: s.HTTPSRedirect, HSTS: s.HSTS},
 			Origin: proxy.OriginOptions{
 				Timeout:        s.OriginTimeout.D(),
 				ConnectTimeout: s.OriginConnectTimeout.D(),
@@ -146,6 +149,11 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		}
 		po.RUM, po.RUMNonce = a.rum, cfg.RUM.CSPNonce
 	}
+	if po.Certs, err = newCerts(cfg, log); err != nil {
+		a.closeStores()
+		return nil, err
+	}
+	a.certs = po.Certs
 	if a.proxy, err = proxy.New(po); err != nil {
 		a.closeStores()
 		return nil, err
@@ -228,8 +236,16 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		a.closeStores()
 		return nil, fmt.Errorf("server.listen: %w", err)
 	}
+	if a.tlsLn, err = listenTLS(cfg); err != nil {
+		a.proxyLn.Close()
+		a.closeStores()
+		return nil, err
+	}
 	if a.adminLn, err = net.Listen("tcp", cfg.Server.AdminListen); err != nil {
 		a.proxyLn.Close()
+		if a.tlsLn != nil {
+			a.tlsLn.Close()
+		}
 		a.closeStores()
 		return nil, fmt.Errorf("server.admin_listen: %w", err)
 	}
@@ -239,8 +255,12 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 // run serves until ctx ends, then shuts down in order: readiness off, drain
 // the proxy, stop the admin listener, close the store.
 func (a *app) run(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- a.proxy.Serve(a.proxyLn) }()
+	if a.tlsLn != nil {
+		go func() { errc <- a.proxy.ServeTLS(a.tlsLn) }()
+		a.log.Info("edgevitals serving TLS", "addr", a.tlsLn.Addr().String(), "acme", a.cfg.Server.ACME != nil, "certificates", len(a.cfg.Server.Certificates))
+	}
 	go func() { errc <- a.adminSrv.Serve(a.adminLn) }()
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
@@ -435,9 +455,15 @@ func (a *app) reload(path string) error {
 		a.log.Error("config reload refused, the running config stays", "file", path, "err", err)
 		return err
 	}
+	if err := a.reloadCerts(cfg); err != nil {
+		a.log.Error("certificates not reloaded, the running ones stay", "file", path, "err", err)
+		return err
+	}
 	var restart []string
 	old := a.cfg
-	if !reflect.DeepEqual(cfg.Server, old.Server) {
+	srvNow, srvWas := cfg.Server, old.Server
+	srvNow.Certificates, srvWas.Certificates = nil, nil // reloadCerts swapped them in
+	if !reflect.DeepEqual(srvNow, srvWas) {
 		restart = append(restart, "server")
 	}
 	if !reflect.DeepEqual(cfg.Cache, old.Cache) {
