@@ -25,6 +25,7 @@ type Config struct {
 	Alerts      Alerts       `toml:"alerts"`
 	Cluster     Cluster      `toml:"cluster"`
 	Report      Report       `toml:"report"`
+	Log         Log          `toml:"log"`
 	Retention   Duration     `toml:"retention"` // how long the store keeps samples; default 90 days
 }
 
@@ -253,6 +254,14 @@ type Report struct {
 	MinSamples    int    `toml:"min_samples"`    // per release before a verdict; 5
 }
 
+// Log configures the process log and the access log.
+type Log struct {
+	Format string `toml:"format"` // "text" (default) or "json": the process log on stderr
+	// Access is "" (no access log), "stdout", or a file path: one JSON line per request
+	// on the proxy listener, the file reopened on SIGUSR1 for logrotate.
+	Access string `toml:"access"`
+}
+
 // Default returns a Config with every default and no sites.
 func Default() *Config {
 	return &Config{
@@ -289,6 +298,7 @@ func Default() *Config {
 			MinRequestsPerSecond: 1,
 		},
 		Report:    Report{MinSamples: 5},
+		Log:       Log{Format: "text"},
 		Retention: Duration(90 * 24 * time.Hour),
 	}
 }

@@ -243,6 +243,11 @@ func TestParseProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "log format is text or json",
+			src:  minimal + "[log]\nformat = \"logfmt\"\naccess = \"stdout\"\n",
+			want: []string{`test.toml:7: log.format: must be "text" or "json", got "logfmt"`},
+		},
+		{
 			name: "sample rate is a ratio, NaN included",
 			src:  minimal + "[rum]\nsample_rate = nan\n",
 			want: []string{"test.toml:7: rum.sample_rate: must be between 0 and 1, got NaN"},
@@ -294,6 +299,12 @@ func TestParseDefaults(t *testing.T) {
 		}},
 		{"integer sizes are bytes", "[cache]\nmax_object_bytes = 1000\n", func(c *Config) (any, any) {
 			return c.Cache.MaxObjectBytes, Size(1000)
+		}},
+		{"logs default to text and no access log", "", func(c *Config) (any, any) {
+			return c.Log, Log{Format: "text"}
+		}},
+		{"access log to a file, json process log", "[log]\nformat = \"json\"\naccess = \"/var/log/edgevitals/access.log\"\n", func(c *Config) (any, any) {
+			return c.Log, Log{Format: "json", Access: "/var/log/edgevitals/access.log"}
 		}},
 		{"body buffers default", "", func(c *Config) (any, any) {
 			return []Size{c.Server.BodyBufferBytes, c.Server.ResponseBufferBytes, c.Server.TempFileBytes}, []Size{64 << 20, 64 << 20, 1 << 30}

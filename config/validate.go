@@ -126,6 +126,9 @@ func (c *Config) validate(skip map[string]bool) []Problem {
 		v.url("report.prometheus_url", c.Report.PrometheusURL)
 	}
 	v.count("report.min_samples", c.Report.MinSamples)
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		v.fail("log.format", `must be "text" or "json", got %q`, c.Log.Format)
+	}
 	return v.problems
 }
 

@@ -42,6 +42,7 @@ var metricHelp = map[string]string{
 	"edgevitals_origin_up":                              "1 while the origin gets requests; 0 while its circuit is open or health checks mark it down.",
 	"edgevitals_panics_total":                           "Request handler panics recovered; each one was answered with a 500.",
 	"edgevitals_purged_objects_total":                   "Objects removed or marked stale by purges.",
+	"edgevitals_access_log_dropped_total":               "Access log lines that could not be written (log.access); the requests were served.",
 	"edgevitals_purges_total":                           "Purges applied, by kind (url, key, regex, prefix, all; unsafe_method: a POST, PUT, DELETE or PATCH the origin accepted, RFC 9111 §4.4) and mode (hard, soft).",
 	"edgevitals_release_info":                           "Start time of each release in unix seconds, for release annotations.",
 	"edgevitals_release_regressed":                      "1 when the report of the site's latest release has a regressed line, else 0.",

@@ -65,6 +65,7 @@ type Options struct {
 	Peers        *Peers           // other nodes that purges fan out to; nil = none
 	RUM          Collector        // field data: inject the beacon script into stored HTML; nil = off
 	RUMNonce     bool             // give the script tag the nonce of the page's Content-Security-Policy
+	AccessLog    *AccessLog       // one JSON line per request, written at the handler's end; nil = off
 
 	// TrustedProxies are the proxies in front (TLS terminators, load
 	// balancers) whose X-Forwarded-For and X-Forwarded-Proto are believed
@@ -367,6 +368,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Handler is the outermost request handler: it recovers from panics (fasthttp
 // does not), routes by Host and picks the pipeline.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	if s.opt.AccessLog != nil {
+		// Deferred first, so it runs last: after a panic's 500 is set.
+		defer s.logAccess(ctx, time.Now())
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			s.panics.Inc()

@@ -46,6 +46,7 @@ type app struct {
 	releases  *proxy.Releases
 	rum       *vitals.Collector // nil unless rum.enabled
 	alerter   *proxy.Alerter    // nil without alerts.webhook
+	access    *accessFile       // nil without log.access
 }
 
 // proxyOptions maps a validated config onto the proxy's typed options.
@@ -154,6 +155,10 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.certs = po.Certs
+	if err := a.openAccessLog(&po); err != nil {
+		a.closeStores()
+		return nil, err
+	}
 	if a.proxy, err = proxy.New(po); err != nil {
 		a.closeStores()
 		return nil, err
@@ -418,6 +423,11 @@ func (a *app) prune(ctx context.Context) {
 
 func (a *app) closeStores() {
 	a.store.Close()
+	if a.access != nil {
+		if err := a.access.Close(); err != nil {
+			a.log.Error("close the access log", "err", err)
+		}
+	}
 	if a.vstore != nil {
 		if err := a.vstore.Close(); err != nil {
 			a.log.Error("close the store", "err", err)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -36,7 +35,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			*path, cfg.Server.AdminListen, config.TokenEnv)
 		return 1
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := processLogger(cfg.Log, stderr)
 	a, err := newApp(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgevitals: %v\n", err)
@@ -44,9 +43,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
+	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(hup)
+	defer signal.Stop(usr1)
 	go func() {
 		for {
 			select {
@@ -54,6 +55,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 				return
 			case <-hup:
 				a.reload(*path)
+			case <-usr1:
+				a.reopenAccessLog()
 			}
 		}
 	}()
