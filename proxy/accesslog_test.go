@@ -1,40 +1,25 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 )
 
-// lockedBuffer is an io.Writer the test reads after the proxy wrote to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
+// accessLines parses what an access log wrote to out, a line each.
+func accessLines(t *testing.T, out *syncBuffer) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSuffix(l.b.String(), "\n"), "\n") {
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("access log line %q is not JSON: %v", line, err)
 		}
-		out = append(out, m)
+		lines = append(lines, m)
 	}
-	return out
+	return lines
 }
 
 // TestAccessLog: one JSON line per request with the site, the real client,
@@ -44,7 +29,7 @@ func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
 // (Requests fasthttp refuses before the handler, malformed ones, are not
 // logged.)
 func TestAccessLog(t *testing.T) {
-	var out lockedBuffer
+	var out syncBuffer
 	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/private" {
 			w.Header().Set("Cache-Control", "private")
@@ -61,7 +46,7 @@ func TestAccessLog(t *testing.T) {
 	h.get("/", "Host: other.example")
 	h.raw(t, "GET /q\"\\\xc3\xa9\xff HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
 
-	lines := out.lines(t)
+	lines := accessLines(t, &out)
 	want := []struct {
 		path, cache string
 		status      float64
@@ -96,8 +81,8 @@ func TestAccessLog(t *testing.T) {
 	if l := lines[4]; l["site"] != "" {
 		t.Errorf("unknown host's line names site %q", l["site"])
 	}
-	if strings.Contains(out.b.String(), "secret") {
-		t.Errorf("the access log carries a query string:\n%s", out.b.String())
+	if strings.Contains(out.String(), "secret") {
+		t.Errorf("the access log carries a query string:\n%s", out.String())
 	}
 }
 

@@ -25,43 +25,16 @@ import (
 // they do not come. POSTs to /slow-upload are read whole and then never
 // answered, as a PHP script stuck on an upload.
 type phpOrigin struct {
-	ln  net.Listener
 	url string
 
 	mu   sync.Mutex
 	seen []textproto.MIMEHeader // fields of each request answered
-	wg   sync.WaitGroup
 }
 
 func newPHPOrigin(t *testing.T) *phpOrigin {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &phpOrigin{ln: ln, url: "http://" + ln.Addr().String()}
-	var conns sync.Map
-	o.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Store(c, struct{}{})
-			o.wg.Go(func() {
-				defer conns.Delete(c)
-				o.serve(c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close() // only "already closed" can come back
-		conns.Range(func(c, _ any) bool {
-			_ = c.(net.Conn).Close() // its handler sees the error and ends
-			return true
-		})
-		o.wg.Wait()
-	})
+	o := &phpOrigin{}
+	o.url = serveLoopback(t, o.serve)
 	return o
 }
 

@@ -224,3 +224,39 @@ func wantCacheStatus(t *testing.T, r response, parts ...string) {
 		}
 	}
 }
+
+// serveLoopback accepts connections on a loopback port for a raw origin and
+// hands each to serve on its own goroutine; at cleanup it stops listening,
+// closes every connection (serve sees the error and ends) and waits for
+// the handlers. It returns the origin's base URL.
+func serveLoopback(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var conns sync.Map
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Store(c, struct{}{})
+			wg.Go(func() {
+				defer conns.Delete(c)
+				serve(c)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close() // only "already closed" can come back
+		conns.Range(func(c, _ any) bool {
+			_ = c.(net.Conn).Close() // its handler sees the error and ends
+			return true
+		})
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
+}

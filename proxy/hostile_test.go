@@ -34,48 +34,20 @@ import (
 //   - /doc/big.pdf: 20 MiB, no-store;
 //   - any POST: the body read, then 200.
 type hostileOrigin struct {
-	ln  net.Listener
 	url string
 
 	poisoned   atomic.Int64 // cacheable requests that arrived with a poison field
 	lastPoison atomic.Pointer[string]
 	queryMu    sync.Mutex
 	queries    []string // request targets of /page/query
-
-	wg    sync.WaitGroup
-	conns sync.Map
 }
 
 var bigPDF = bytes.Repeat([]byte("%PDF-1.7 edgevitals "), 1<<20) // 20 MiB
 
 func newHostileOrigin(t *testing.T) *hostileOrigin {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &hostileOrigin{ln: ln, url: "http://" + ln.Addr().String()}
-	o.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			o.conns.Store(c, struct{}{})
-			o.wg.Go(func() {
-				defer o.conns.Delete(c)
-				o.serve(c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close() // only "already closed" can come back
-		o.conns.Range(func(c, _ any) bool {
-			_ = c.(net.Conn).Close() // its handler sees the error and ends
-			return true
-		})
-		o.wg.Wait()
-	})
+	o := &hostileOrigin{}
+	o.url = serveLoopback(t, o.serve)
 	return o
 }
 
