@@ -3,16 +3,18 @@
 # against edgevitals, Varnish and nginx, each as a shared cache in front of the
 # suite's own origin server, and prints passed/failed per kind of test.
 #
-#   SUITE=/path/to/cache-tests bench/cachetests/run.sh [edgevitals] [varnish] [nginx] [edgevitals-nostale] [direct]
+#   SUITE=/path/to/cache-tests bench/cachetests/run.sh [edgevitals] [varnish] [nginx] [edgevitals-nostale] [edgevitals-heuristic] [direct]
 #
 # SUITE is a git checkout (its commit is recorded in versions.txt) or an
 # unpacked npm release. The results in README.md name the commit they used.
 #
-# "edgevitals" uses the configuration of issue 2: one catch-all site, preset
+# "edgevitals" uses the plain configuration: one catch-all site, preset
 # none, default_ttl 0, every other key at its default (including the stale
 # windows applied when the origin says nothing: stale_while_revalidate 30s,
 # stale_if_error 6h). "edgevitals-nostale" is the same with both stale
-# windows at 0, to tell what those defaults cost in the suite. "direct" runs the suite against its origin with no cache in between, as a
+# windows at 0, to tell what those defaults cost in the suite.
+# "edgevitals-heuristic" is "edgevitals" with the opt-in heuristic freshness
+# from Last-Modified on (heuristic_max = "24h"). "direct" runs the suite against its origin with no cache in between, as a
 # baseline. Everything listens on 127.0.0.1; every process started here is
 # stopped by its PID on exit. Results: bench/out/cachetests/<name>.json
 # (the suite's CLI output), versions.txt and summary.md beside them.
@@ -39,8 +41,8 @@ log() { printf '%s cachetests: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 for c in "${caches[@]}"; do
-	case $c in edgevitals | edgevitals-nostale | varnish | nginx | direct) ;;
-	*) die "unknown cache $c (edgevitals, edgevitals-nostale, varnish, nginx, direct)" ;;
+	case $c in edgevitals | edgevitals-nostale | edgevitals-heuristic | varnish | nginx | direct) ;;
+	*) die "unknown cache $c (edgevitals, edgevitals-nostale, edgevitals-heuristic, varnish, nginx, direct)" ;;
 	esac
 done
 
@@ -197,11 +199,12 @@ for c in "${caches[@]}"; do
 		run_suite direct "http://127.0.0.1:$origin_port"
 		continue
 		;;
-	edgevitals | edgevitals-nostale)
+	edgevitals | edgevitals-nostale | edgevitals-heuristic)
 		extra=${EDGEVITALS_SITE_EXTRA:-}
-		if [ "$c" = edgevitals-nostale ]; then
-			extra=$(printf 'stale_while_revalidate = "0s"\nstale_if_error = "0s"\n%s' "$extra")
-		fi
+		case $c in
+		edgevitals-nostale) extra=$(printf 'stale_while_revalidate = "0s"\nstale_if_error = "0s"\n%s' "$extra") ;;
+		edgevitals-heuristic) extra=$(printf 'heuristic_max = "24h"\n%s' "$extra") ;;
+		esac
 		bin=${EDGEVITALS:-$built}
 		if [ -n "${EDGEVITALS:-}" ] && [ -z "$built" ]; then
 			built=$EDGEVITALS
@@ -269,7 +272,7 @@ echo "origin server log: $(grep -c 'SERVER WARNING' "$tmp/origin.log" || true) w
 [ -z "${TEST_ID:-}" ] || exit 0
 detail=()
 for r in "${ran[@]}"; do
-	case $r in edgevitals=* | edgevitals-nostale=*) detail+=(-detail "${r%%=*}") ;; esac
+	case $r in edgevitals=* | edgevitals-nostale=* | edgevitals-heuristic=*) detail+=(-detail "${r%%=*}") ;; esac
 done
 {
 	cat "$versions"
