@@ -95,10 +95,14 @@ func roundTripInterim(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fast
 		}
 	}
 	br := hc.AcquireReader(conn)
+	sunk := 0 // interim responses passed to the client
 	fail := func(err error) (bool, error) {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
-		return false, timeoutError(err)
+		// As fasthttp's transport: the exchange may be tried again (the
+		// HostClient's RetryIfErr decides), unless the client has already
+		// been sent an interim response of it.
+		return sunk == 0, timeoutError(err)
 	}
 	var ih fasthttp.ResponseHeader
 	ih.SetNoDefaultContentType(true)
@@ -110,6 +114,7 @@ func roundTripInterim(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fast
 			return fail(err)
 		}
 		sink(&ih)
+		sunk++
 	}
 
 	final := fasthttp.AcquireResponse()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -159,16 +160,22 @@ func newOriginPool(origins []string, o OriginOptions) (*originPool, error) {
 			// come free instead of failing at once with "origin busy": a
 			// few clients holding connections for a moment (a large body
 			// being buffered) must not turn into 503s for everybody else.
-			MaxConnWaitTimeout:        connect,
-			MaxIdleConnDuration:       o.IdleConnTimeout,
-			ReadTimeout:               o.Timeout,
-			WriteTimeout:              o.Timeout,
-			MaxResponseBodySize:       0, // bodies stream; the proxy bounds what it reads into memory
-			StreamResponseBody:        true,
-			ReadBufferSize:            64 << 10, // CMS responses with many Set-Cookie and Link fields
-			WriteBufferSize:           16 << 10,
-			DisablePathNormalizing:    true, // the proxy already normalised; send exactly what is keyed
-			MaxIdemponentCallAttempts: 1,    // no silent retries: a retried POST could charge twice
+			MaxConnWaitTimeout:     connect,
+			MaxIdleConnDuration:    o.IdleConnTimeout,
+			ReadTimeout:            o.Timeout,
+			WriteTimeout:           o.Timeout,
+			MaxResponseBodySize:    0, // bodies stream; the proxy bounds what it reads into memory
+			StreamResponseBody:     true,
+			ReadBufferSize:         64 << 10, // CMS responses with many Set-Cookie and Link fields
+			WriteBufferSize:        16 << 10,
+			DisablePathNormalizing: true, // the proxy already normalised; send exactly what is keyed
+			// One more attempt, for a GET or HEAD only, when the origin
+			// closed the connection before answering: a keep-alive
+			// connection it timed out (Apache's default is 5 s, ours 30 s)
+			// just as the proxy reused it. Nothing else is retried: a
+			// retried POST could charge twice, a timeout would wait twice.
+			MaxIdemponentCallAttempts: 2,
+			RetryIfErr:                retryClosedConn,
 			Dial: func(addr string) (net.Conn, error) {
 				return fasthttp.DialTimeout(addr, connect)
 			},
@@ -413,6 +420,17 @@ func (b *breaker) snapshot() breakerState {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return breakerState{state: b.state, fails: b.fails, until: b.until, why: b.why}
+}
+
+// retryClosedConn is the origin HostClients' RetryIfErr: a GET or HEAD
+// without a body whose connection the origin closed (or reset) before the
+// first byte of its answer is sent once more, on another connection.
+func retryClosedConn(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	if attempts > 1 || req.IsBodyStream() || len(req.Body()) > 0 || !(req.Header.IsGet() || req.Header.IsHead()) {
+		return false, false
+	}
+	return false, errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // originError maps a failed origin exchange to the status and the short
