@@ -24,7 +24,7 @@ type Entry struct {
 	ETag, LastModified []byte   // validators for conditional requests
 	Keys               []string // surrogate keys (Surrogate-Key and Cache-Tag, see AppendKeys), for purge
 	// Encoded are copies of Body in other content codings, made once when the entry was
-	// stored, most preferred first; nil when the body was stored only as the origin sent it.
+	// stored; nil when the body was stored only as the origin sent it.
 	Encoded []Encoded
 
 	RequestTime, ResponseTime time.Time // when the origin request was sent and the response received

@@ -23,6 +23,12 @@ import (
 // the request, and If-Range keeps working on the identity body. The origin
 // only ever sees its own tag (revalidation sends the stored identity tag).
 //
+// The origin: fetches that may be stored go without Accept-Encoding, so a
+// well-behaved origin answers identity and the edge holds the one body every
+// coding is made from (after beacon injection). Requests sent to the origin
+// without storing (URLs remembered as uncacheable) carry the folded
+// Accept-Encoding, so the origin may still compress those.
+//
 // Ranges: a request with a Range field gets the identity body, whole or cut,
 // so that byte offsets always refer to one representation whatever the
 // client's Accept-Encoding (RFC 9110 §14: ranges apply to the selected
