@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -515,4 +516,37 @@ func FuzzAcceptEncoding(f *testing.F) {
 			t.Fatalf("edgeFold(%q) = %q, which folds to %q", v, got, again)
 		}
 	})
+}
+
+// TestCompressCoalescedWaiters: requests that wait for one origin fetch
+// each get the coding their own Accept-Encoding prefers.
+func TestCompressCoalescedWaiters(t *testing.T) {
+	body := cmsPage(16 << 10)
+	release := make(chan struct{})
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Vary", "Accept-Encoding")
+		fmt.Fprint(w, body)
+	}, withCompress)
+	encodings := []struct{ ae, want string }{
+		{"br", "br"}, {"gzip", "gzip"}, {"identity", ""}, {"gzip, br", "br"}, {"br;q=0.1, gzip", "gzip"}, {"*;q=0", ""},
+	}
+	got := make([]response, len(encodings))
+	var wg sync.WaitGroup
+	for i, c := range encodings {
+		wg.Go(func() { got[i] = h.get("/busy/", "Accept-Encoding: "+c.ae) })
+	}
+	waitFor(t, "every request to join the fetch", func() bool { return h.flight.Waiting() == len(encodings)-1 })
+	close(release)
+	wg.Wait()
+	for i, c := range encodings {
+		if ce := got[i].Header.Get("Content-Encoding"); ce != c.want || decoded(t, got[i]) != body {
+			t.Errorf("waiter with Accept-Encoding %q: Content-Encoding %q, want %q (body same %v)", c.ae, ce, c.want, decoded(t, got[i]) == body)
+		}
+	}
+	if n := h.originCount(); n != 1 {
+		t.Errorf("origin saw %d requests, want 1", n)
+	}
 }
