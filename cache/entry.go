@@ -23,6 +23,9 @@ type Entry struct {
 
 	ETag, LastModified []byte   // validators for conditional requests
 	Keys               []string // surrogate keys (Surrogate-Key and Cache-Tag, see AppendKeys), for purge
+	// Encoded are copies of Body in other content codings, made once when the entry was
+	// stored; nil when the body was stored only as the origin sent it.
+	Encoded []Encoded
 
 	RequestTime, ResponseTime time.Time // when the origin request was sent and the response received
 	Policy                    Policy    // the verdict of Evaluate
@@ -97,7 +100,7 @@ func (e *Entry) Purged() bool { return e.purged.Load() }
 // Costs of an entry beyond its bytes, roughly what Go spends on the headers of its slices and
 // on the store's bookkeeping; they keep many tiny entries from overrunning the budget.
 const (
-	// entryOverhead is the Entry itself (328 bytes, a 352-byte size class) and what the store
+	// entryOverhead is the Entry itself (352 bytes, a size class of its own) and what the store
 	// spends per primary key: the variants, the index's slot, ristretto's item, expiry and
 	// cost slots.
 	entryOverhead = 544
@@ -108,8 +111,8 @@ const (
 	keyCost = 112
 )
 
-// Size is the bytes the entry costs in the store: key, headers, body, vary values, surrogate
-// keys with their share of the index, and bookkeeping.
+// Size is the bytes the entry costs in the store: key, headers, body and its encoded copies,
+// vary values, surrogate keys with their share of the index, and bookkeeping.
 func (e *Entry) Size() int64 {
 	if e.size > 0 {
 		return e.size
@@ -131,6 +134,9 @@ func (e *Entry) computeSize() int64 {
 	for _, s := range e.Keys {
 		n += int64(keyCost + len(s))
 	}
+	for i := range e.Encoded {
+		n += e.Encoded[i].size()
+	}
 	return n
 }
 
@@ -143,14 +149,14 @@ var notUpdated = [...]string{"content-length", "content-encoding", "content-rang
 // Revalidated returns a new Entry for a 304 Not Modified (RFC 9111 §4.3.4): the stored header
 // fields are replaced by those of the 304 with the same name (except Content-Length,
 // Content-Encoding, Content-Range and Transfer-Encoding), new fields are appended, and the times
-// and policy are the new ones; the body and Vary are shared with e. h is copied and may be
+// and policy are the new ones; the body, its encoded copies and Vary are shared with e. h is copied and may be
 // reused after the call. p is Evaluate's verdict on the updated response. e is not changed,
 // and the new entry is not soft-purged.
 func (e *Entry) Revalidated(h []Field, p Policy, requestTime, responseTime time.Time) *Entry {
 	n := &Entry{
 		Key: e.Key, Site: e.Site, Status: e.Status, Body: e.Body,
 		Vary: e.Vary, VaryValues: e.VaryValues,
-		ETag: e.ETag, LastModified: e.LastModified, Keys: e.Keys,
+		ETag: e.ETag, LastModified: e.LastModified, Keys: e.Keys, Encoded: e.Encoded,
 		RequestTime: requestTime, ResponseTime: responseTime, Policy: p,
 	}
 	// Copy the updating fields into one block owned by the new entry.

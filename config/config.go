@@ -115,6 +115,10 @@ type Site struct {
 	// or PATCH to it succeeds (2xx or 3xx; RFC 9111 §4.4). Default true; false stops any
 	// visitor from emptying a cached page by posting to it.
 	InvalidateOnUnsafeMethods bool `toml:"invalidate_on_unsafe_methods"`
+	// Compress compresses compressible responses the origin sent uncompressed, once as they
+	// are stored, as brotli and gzip. Like DefaultTTL it is never nil in a loaded Config; nil
+	// means the preset's (see Compresses).
+	Compress *bool `toml:"compress"`
 }
 
 // Presets are the accepted values of Site.Preset.
@@ -145,6 +149,15 @@ func (s *Site) SIE() time.Duration {
 		return s.StaleIfError.D()
 	}
 	return presetSIE(s.Preset).D()
+}
+
+// Compresses reports whether the site compresses at the edge: Compress when set, else true
+// for the CMS presets and false for "none", which changes nothing the origin did not ask for.
+func (s *Site) Compresses() bool {
+	if s.Compress != nil {
+		return *s.Compress
+	}
+	return s.Preset == "wordpress" || s.Preset == "drupal"
 }
 
 func presetSWR(preset string) Duration {

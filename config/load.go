@@ -135,6 +135,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		s := &c.Sites[i]
 		ttl, swr, sie := Duration(s.TTL()), Duration(s.SWR()), Duration(s.SIE())
 		s.DefaultTTL, s.StaleWhileRevalidate, s.StaleIfError = &ttl, &swr, &sie
+		compress := s.Compresses()
+		s.Compress = &compress
 	}
 	c.Server.ACME.fill(c.DataDir)
 	problems := append(d.problems, c.validate(d.bad)...)

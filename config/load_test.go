@@ -219,6 +219,11 @@ func TestParseProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "compress is true or false",
+			src:  minimal + "compress = \"yes\"\n",
+			want: []string{`test.toml:6: site[0].compress: must be true or false, got "yes"`},
+		},
+		{
 			name: "trusted proxies are CIDRs or addresses, each on its line",
 			src: minimal + "[server]\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/33\"]\nproxy_protocol = \"yes\"\n" +
 				"[purge]\nallow = [\n  \"::1\",\n  \"hitch.local\",\n]\n",
@@ -341,6 +346,18 @@ func TestParseDefaults(t *testing.T) {
 		}},
 		{"invalidate_on_unsafe_methods can be turned off", "invalidate_on_unsafe_methods = false\n", func(c *Config) (any, any) {
 			return c.Sites[0].InvalidateOnUnsafeMethods, false
+		}},
+		{"preset none does not compress by default", "", func(c *Config) (any, any) {
+			return *c.Sites[0].Compress, false
+		}},
+		{"CMS presets compress by default", "preset = \"wordpress\"\n", func(c *Config) (any, any) {
+			return *c.Sites[0].Compress, true
+		}},
+		{"compress can be turned off for a CMS preset", "preset = \"drupal\"\ncompress = false\n", func(c *Config) (any, any) {
+			return *c.Sites[0].Compress, false
+		}},
+		{"compress can be turned on for preset none", "compress = true\n", func(c *Config) (any, any) {
+			return *c.Sites[0].Compress, true
 		}},
 		{"token from the environment", "", func(c *Config) (any, any) {
 			return c.Server.AdminToken.Reveal(), "env-token"

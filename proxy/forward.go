@@ -16,11 +16,13 @@ var schemeHTTP, schemeHTTPS = []byte("http"), []byte("https")
 // normalizeCacheable rewrites a cacheable request in place so that nothing
 // outside the cache key reaches the origin: no cookies (bypass cookies were
 // handled before), no URL/host/method rewriting fields, no bypass field
-// hidden behind an empty first line, and exactly one Accept-Encoding line,
-// gzip or none, so variants stay few. Other fields keep every line, in
-// order: Vary matching keys on all of them, and the origin gets them all.
-// It does not allocate unless there is a field to remove.
-func normalizeCacheable(h *fasthttp.RequestHeader) {
+// hidden behind an empty first line, and at most one Accept-Encoding line,
+// folded so that variants stay few: gzip or none, or for a site that
+// compresses at the edge (compress) the codings it may send in the
+// client's order (acceptEncoding.edgeFold). Other fields keep every line,
+// in order: Vary matching keys on all of them, and the origin gets them
+// all. It does not allocate unless there is a field to remove.
+func normalizeCacheable(h *fasthttp.RequestHeader, compress bool) {
 	h.DelAllCookies() // every Cookie line: fasthttp refuses Cookie as a trailer
 	sc := scanFields(h)
 	var empty [maxAbsentFields]bool
@@ -32,7 +34,14 @@ func normalizeCacheable(h *fasthttp.RequestHeader) {
 			empty[i] = len(v) > 0 && len(v[0]) == 0
 		}
 	}
-	dropAE := sc.encodings > 1 || sc.encodings == 1 && !sc.gzip
+	fold := ""
+	switch {
+	case compress:
+		fold = sc.ae.edgeFold()
+	case sc.ae.acceptsGzip():
+		fold = foldGzip
+	}
+	dropAE := sc.encodings > 1 || sc.encodings == 1 && fold == ""
 	if sc.poison || sc.emptyBypass || dropAE {
 		keepFields(h, func(k, _ []byte) bool {
 			if isPoison(k) || dropAE && bytes.EqualFold(k, []byte("Accept-Encoding")) {
@@ -46,29 +55,29 @@ func normalizeCacheable(h *fasthttp.RequestHeader) {
 			return false
 		})
 	}
-	if sc.gzip {
-		h.Set("Accept-Encoding", "gzip") // in place when it was the one line
+	if fold != "" {
+		h.Set("Accept-Encoding", fold) // in place when it was the one line
 	}
 }
 
 // fieldScan is what one pass over a request's fields found.
 type fieldScan struct {
-	poison      bool // a field isPoison flags
-	emptyBypass bool // a field of absentFields has an empty line
-	encodings   int  // Accept-Encoding lines
-	gzip        bool // one of them admits gzip
+	poison      bool           // a field isPoison flags
+	emptyBypass bool           // a field of absentFields has an empty line
+	encodings   int            // Accept-Encoding lines
+	ae          acceptEncoding // what they accept
 }
 
 // scanFields looks at every field once: removing each poison name
 // unconditionally cost a key normalisation per name on every request. It
 // does not allocate.
 func scanFields(h *fasthttp.RequestHeader) fieldScan {
-	var sc fieldScan
+	sc := fieldScan{ae: newAcceptEncoding()}
 	for k, v := range h.All() {
 		switch {
 		case len(k) == len("Accept-Encoding") && bytes.EqualFold(k, []byte("Accept-Encoding")):
 			sc.encodings++
-			sc.gzip = sc.gzip || acceptsGzip(v)
+			sc.ae.add(v)
 		case isPoison(k):
 			sc.poison = true
 		case len(v) == 0 && isField(absentSet, k):
@@ -162,26 +171,6 @@ func foldName(buf *[maxFieldName]byte, k []byte) (n int, underscore bool) {
 		buf[i] = c
 	}
 	return len(k), underscore
-}
-
-// acceptsGzip reports whether an Accept-Encoding value admits gzip (q>0).
-func acceptsGzip(v []byte) bool {
-	found := false
-	forEachToken(v, func(tok []byte) {
-		name, params, _ := bytes.Cut(tok, []byte(";"))
-		if !bytes.EqualFold(bytes.TrimSpace(name), []byte("gzip")) {
-			return
-		}
-		params = bytes.TrimSpace(params)
-		if q, ok := bytes.CutPrefix(params, []byte("q=")); ok {
-			q = bytes.TrimSpace(q)
-			if len(q) > 0 && len(bytes.Trim(q, "0.")) == 0 {
-				return // q=0: refused
-			}
-		}
-		found = true
-	})
-	return found
 }
 
 // originRequest builds the request the origin gets from a client request:

@@ -21,7 +21,7 @@ var keyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // fetch (coalesced) from the origin.
 func (s *Server) cached(ctx *fasthttp.RequestCtx, st *site, path []byte, start time.Time) {
 	h := &ctx.Request.Header
-	normalizeCacheable(h)
+	normalizeCacheable(h, st.Compress)
 	kp := keyPool.Get().(*[]byte)
 	key := s.keyer.AppendKey((*kp)[:0], s.requestScheme(ctx), ctx.Host(), path, ctx.URI().QueryString())
 	s.lookup(ctx, st, path, key, start)
@@ -195,6 +195,11 @@ type fetchResult struct {
 // carried Authorization (RFC 9111 §3.5). interim, when not nil, gets the
 // origin's interim responses (never stored).
 func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache.Entry, vary cache.Header, interim interimFunc) fetchResult {
+	if st.Compress {
+		// The edge compresses what it stores: the identity body, beacon
+		// injected, is the one every coding is made from.
+		req.Header.Del("Accept-Encoding")
+	}
 	if stale != nil {
 		if len(stale.ETag) > 0 {
 			req.Header.SetBytesV("If-None-Match", stale.ETag)
@@ -265,6 +270,14 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 			weakenValidator(&resp.Header)
 		}
 	}
+	var encoded []cache.Encoded
+	if st.Compress {
+		if encoded = encodeBody(&resp.Header, code, body); len(encoded) > 0 {
+			// A digest of the identity body describes no coded copy.
+			resp.Header.Del("Content-MD5")
+			varyNames = withoutAcceptEncoding(varyNames)
+		}
+	}
 	e := &cache.Entry{
 		Key:          string(key),
 		Site:         st.Name,
@@ -276,6 +289,7 @@ func (s *Server) fetch(st *site, req *fasthttp.Request, key []byte, stale *cache
 		RequestTime:  reqTime,
 		ResponseTime: respTime,
 		Policy:       p,
+		Encoded:      encoded,
 	}
 	if len(varyNames) > 0 {
 		e.Vary = varyNames
@@ -488,16 +502,28 @@ func copyBytes(b []byte) []byte {
 }
 
 // serveEntry answers from a stored entry. It does not allocate: the body is
-// shared, not copied, and numbers are formatted on the stack. A Range
-// request gets its range cut from the stored body (see entryRange), after
-// the client's preconditions: a 304 wins over a range.
+// shared, not copied, and numbers are formatted on the stack. An entry with
+// coded copies (compress.go) answers with the one the client's
+// Accept-Encoding prefers, its ETag and Content-Encoding, and always with
+// Vary: Accept-Encoding. A Range request gets its range cut from the stored
+// identity body (see entryRange), after the client's preconditions: a 304
+// wins over a range.
 func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, now time.Time, cs cacheStatus) {
 	out := &ctx.Response
 	// Every name added below is canonical already: stored names are as
 	// fasthttp parsed them from the origin, the rest are literals, so
 	// fasthttp need not normalise them again on every hit.
 	out.Header.DisableNormalizing()
-	nm := notModified(&ctx.Request.Header, e)
+	rh := &ctx.Request.Header
+	var enc *cache.Encoded
+	if len(e.Encoded) > 0 && len(rh.Peek("Range")) == 0 {
+		enc = selectEncoded(rh.Peek("Accept-Encoding"), e)
+	}
+	body, etag := e.Body, e.ETag
+	if enc != nil {
+		body, etag = enc.Body, enc.ETag
+	}
+	nm := notModified(rh, e, etag)
 	var first, last int64
 	ra := rangeWhole
 	if !nm {
@@ -512,21 +538,37 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 		out.SetStatusCode(e.Status)
 	}
 	debug := s.opt.DebugHeaders
-	dated := false
+	dated, varied := false, len(e.Encoded) == 0
 	for i := range e.Header {
 		f := &e.Header[i]
 		if clientHeaderSkip(f.Name, debug, st.StripCDNCacheControl) || ra == rangeUnsatisfiable && !rangeErrorField(f.Name) {
 			continue
 		}
-		if len(f.Name) == 4 && bytes.EqualFold(f.Name, []byte("Date")) {
-			setDate(&out.Header, f.Value)
-			dated = true
-			continue
+		switch len(f.Name) {
+		case 4:
+			if bytes.EqualFold(f.Name, []byte("Date")) {
+				setDate(&out.Header, f.Value)
+				dated = true
+				continue
+			}
+			if enc != nil && bytes.EqualFold(f.Name, []byte("ETag")) {
+				continue // the coded copy's own, below
+			}
+			varied = varied || bytes.EqualFold(f.Name, []byte("Vary")) && listsAcceptEncoding(f.Value)
 		}
 		out.Header.AddBytesKV(f.Name, f.Value)
 	}
 	if !dated {
 		stampDate(&out.Header)
+	}
+	if !varied {
+		out.Header.AddBytesKV(varyName, acceptEncodingName)
+	}
+	if enc != nil {
+		out.Header.SetBytesKV(contentEncodingName, enc.Coding)
+		if len(enc.ETag) > 0 {
+			out.Header.AddBytesKV(etagName, enc.ETag)
+		}
 	}
 	var buf [20]byte
 	age := max(0, int64(e.Age(now)/time.Second))
@@ -550,23 +592,33 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, 
 		out.Header.SetBytesV("Content-Range", appendContentRange(cr[:0], -1, 0, int64(len(e.Body))))
 		out.ResetBody()
 	default:
-		out.SetBodyRaw(e.Body)
+		out.SetBodyRaw(body)
 	}
 }
 
+// Canonical names and values serveEntry adds for coded copies.
+var (
+	varyName            = []byte("Vary")
+	acceptEncodingName  = []byte("Accept-Encoding")
+	contentEncodingName = []byte("Content-Encoding")
+	etagName            = []byte("ETag")
+)
+
 // notModified evaluates a client's If-None-Match / If-Modified-Since against
-// a stored 200 (RFC 9110 §13.2.2): If-None-Match wins when present.
-func notModified(h *fasthttp.RequestHeader, e *cache.Entry) bool {
+// a stored 200 (RFC 9110 §13.2.2): If-None-Match wins when present, and is
+// compared with etag, the tag of the representation selected for this
+// request (the identity body's, or a coded copy's).
+func notModified(h *fasthttp.RequestHeader, e *cache.Entry, etag []byte) bool {
 	if e.Status != fasthttp.StatusOK {
 		return false
 	}
 	if inm := h.Peek("If-None-Match"); len(inm) > 0 {
-		if len(e.ETag) == 0 {
+		if len(etag) == 0 {
 			return false
 		}
 		match := false
 		forEachToken(inm, func(tok []byte) {
-			if len(tok) == 1 && tok[0] == '*' || weakEqual(tok, e.ETag) {
+			if len(tok) == 1 && tok[0] == '*' || weakEqual(tok, etag) {
 				match = true
 			}
 		})

@@ -48,6 +48,12 @@ type Site struct {
 	// DELETE, PATCH...) to their URL succeeds; false (the default) drops
 	// them as RFC 9111 §4.4 says.
 	KeepOnUnsafe bool
+	// Compress compresses compressible responses the origin sent
+	// uncompressed, once as they are stored, as brotli and gzip, and sends
+	// each client the best coding it accepts (compress.go). The origin is
+	// then asked for identity on the fetches that may be stored. False
+	// leaves encoding to the origin (asked for gzip or nothing).
+	Compress bool
 }
 
 // Options configure a Server. The store, keyer and flight are shared with the

@@ -62,6 +62,7 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 			BypassPaths:   s.BypassPaths,
 			ReleaseHeader: s.ReleaseHeader,
 			KeepOnUnsafe:  !s.InvalidateOnUnsafeMethods,
+			Compress:      s.Compresses(),
 			Defaults: cache.Defaults{
 				DefaultTTL:           s.TTL(),
 				StaleWhileRevalidate: s.SWR(),
