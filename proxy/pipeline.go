@@ -36,12 +36,12 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, st *site, path, key []byte, st
 		switch e.State(now) {
 		case cache.Fresh:
 			s.serveEntry(ctx, st, e, now, cacheStatus{hit: true, ttl: ttlSeconds(e, now), hasTTL: true})
-			st.metrics.observe(outcomeHit, start)
+			st.metrics.observe(OutcomeHit, start)
 			return
 		case cache.StaleRevalidate:
 			s.serveEntry(ctx, st, e, now, cacheStatus{fwd: "stale", ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-while-revalidate"})
 			s.refresh(ctx, st, path, key, e)
-			st.metrics.observe(outcomeStale, start)
+			st.metrics.observe(OutcomeStale, start)
 			return
 		}
 	} else if s.flight.Passing(key) {
@@ -93,14 +93,14 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 	case e != nil && e == stale:
 		// The origin failed and the stored copy may stand in (stale-if-error).
 		s.serveEntry(ctx, st, e, now, cacheStatus{fwd: "stale", fwdStatus: own.code, ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-if-error"})
-		st.metrics.observe(outcomeStale, start)
+		st.metrics.observe(OutcomeStale, start)
 	case e != nil && (leader || e.Matches(&ctx.Request.Header)):
 		cs := cacheStatus{fwd: fwd, fwdStatus: e.Status, stored: true, collapsed: !leader}
 		if leader && own.code == fasthttp.StatusNotModified {
 			cs.fwdStatus = fasthttp.StatusNotModified
 		}
 		s.serveEntry(ctx, st, e, now, cs)
-		st.metrics.observe(outcomeMiss, start)
+		st.metrics.observe(OutcomeMiss, start)
 	case e != nil:
 		// Another request's variant (Vary): fetch our own.
 		s.pass(ctx, st, path, key, start, "vary-mismatch")
@@ -111,19 +111,19 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 		s.pass(ctx, st, path, key, start, "too-large")
 	case leader && own.resp != nil:
 		s.relay(ctx, st, own.resp, own.prefix, cacheStatus{fwd: fwd, fwdStatus: own.code, detail: reasonDetail(own.reason)})
-		st.metrics.observe(outcomeMiss, start)
+		st.metrics.observe(OutcomeMiss, start)
 	case errors.Is(err, cache.ErrBusy):
 		ctx.Error("origin busy", fasthttp.StatusServiceUnavailable)
 		s.addCacheStatus(&ctx.Response.Header, cacheStatus{fwd: fwd, collapsed: true, detail: "busy"})
-		st.metrics.observe(outcomeError, start)
+		st.metrics.observe(OutcomeError, start)
 	case errors.Is(err, cache.ErrWaitTimeout):
 		ctx.Error("origin timeout", fasthttp.StatusGatewayTimeout)
 		s.addCacheStatus(&ctx.Response.Header, cacheStatus{fwd: fwd, collapsed: true, detail: "origin-timeout"})
-		st.metrics.observe(outcomeError, start)
+		st.metrics.observe(OutcomeError, start)
 	case err != nil:
 		// The origin gave no response, to the leader's fetch this waiter joined too.
 		s.originFailed(ctx, err, cacheStatus{fwd: fwd, collapsed: !leader})
-		st.metrics.observe(outcomeError, start)
+		st.metrics.observe(OutcomeError, start)
 	default:
 		// Waited for a response that turned out not to be shareable: go to
 		// the origin on our own, at once.
@@ -143,10 +143,10 @@ func (s *Server) pass(ctx *fasthttp.RequestCtx, st *site, path, key []byte, star
 	}
 	keepClientRange(&req.Header, &ctx.Request.Header)
 	if s.forward(ctx, st, req, cacheStatus{fwd: "uri-miss", detail: detail}, seen) == 0 {
-		st.metrics.observe(outcomeError, start)
+		st.metrics.observe(OutcomeError, start)
 		return
 	}
-	st.metrics.observe(outcomePass, start)
+	st.metrics.observe(OutcomePass, start)
 }
 
 // refresh revalidates a stale-while-revalidate entry in the background, once

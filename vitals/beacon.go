@@ -15,6 +15,10 @@ import (
 // beacon is about 250 bytes plus the page's path.
 const MaxBeaconBytes = 4 << 10
 
+// MaxBeaconBytes is the largest beacon body Beacon accepts, for the proxy
+// that reads beacons off the connection.
+func (c *Collector) MaxBeaconBytes() int { return MaxBeaconBytes }
+
 // Bounds of beacon values: times in milliseconds, CLS unitless. A value
 // beyond them is a broken or forged beacon, not a slow page: the script
 // leaves such values out.

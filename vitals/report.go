@@ -382,7 +382,7 @@ func originP95(p TrafficPoint) histQuantile {
 	for _, c := range p.OriginBuckets {
 		n += c
 	}
-	v, ok := histogramQuantile(0.95, OriginBounds, p.OriginBuckets)
+	v, ok := histogramQuantile(0.95, originBounds[:], p.OriginBuckets)
 	return histQuantile{v: v, ok: ok, n: n}
 }
 

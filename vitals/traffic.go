@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,7 +28,7 @@ type TrafficPoint struct {
 
 	Origin       uint64 `json:"origin"`        // origin requests
 	OriginErrors uint64 `json:"origin_errors"` // of which 5xx or no answer
-	// OriginBuckets counts origin requests per bucket of OriginBounds
+	// OriginBuckets counts origin requests per bucket of OriginBounds()
 	// (not cumulative); the last bucket is +Inf. Empty means none.
 	OriginBuckets []uint64 `json:"origin_buckets,omitempty"`
 	// Uncacheable counts responses the cache could not store, by reason
@@ -36,12 +37,18 @@ type TrafficPoint struct {
 	Uncacheable map[string]uint64 `json:"uncacheable,omitempty"`
 }
 
-// OriginBounds are the upper bounds, in seconds, of the origin latency
+// originBounds are the upper bounds, in seconds, of the origin latency
 // buckets of a TrafficPoint: fine where CMS pages answer (50 ms to 1 s),
-// where a +25% change must show, and coarse beyond.
-var OriginBounds = []float64{
+// where a +25% change must show, and coarse beyond. They are part of the
+// stored format: stored points count by these bounds, so they never change.
+var originBounds = [...]float64{
 	0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30,
 }
+
+// OriginBounds returns the upper bounds, in seconds, of the origin latency
+// buckets of a TrafficPoint (a copy: the stored format's bounds cannot be
+// changed through it), for the proxy that counts origin requests by them.
+func OriginBounds() []float64 { return slices.Clone(originBounds[:]) }
 
 // Bounds of what a point may hold, so a bug upstream cannot fill the file.
 const (
@@ -89,8 +96,8 @@ func (p TrafficPoint) check() error {
 	if p.At.IsZero() {
 		errs = append(errs, errors.New("no time"))
 	}
-	if n := len(p.OriginBuckets); n != 0 && n != len(OriginBounds)+1 {
-		errs = append(errs, fmt.Errorf("%d origin buckets, want %d (OriginBounds and +Inf)", n, len(OriginBounds)+1))
+	if n := len(p.OriginBuckets); n != 0 && n != len(originBounds)+1 {
+		errs = append(errs, fmt.Errorf("%d origin buckets, want %d (OriginBounds and +Inf)", n, len(originBounds)+1))
 	}
 	if len(p.Uncacheable) > maxReasons {
 		errs = append(errs, fmt.Errorf("%d uncacheable reasons, at most %d", len(p.Uncacheable), maxReasons))
@@ -158,8 +165,8 @@ func decodeTraffic(v []byte) (TrafficPoint, error) {
 	if r.V != recordVersion {
 		return TrafficPoint{}, fmt.Errorf("traffic record version %d, want %d", r.V, recordVersion)
 	}
-	if n := len(r.Point.OriginBuckets); n != 0 && n != len(OriginBounds)+1 {
-		return TrafficPoint{}, fmt.Errorf("traffic record of %d origin buckets, want %d", n, len(OriginBounds)+1)
+	if n := len(r.Point.OriginBuckets); n != 0 && n != len(originBounds)+1 {
+		return TrafficPoint{}, fmt.Errorf("traffic record of %d origin buckets, want %d", n, len(originBounds)+1)
 	}
 	return r.Point, nil
 }

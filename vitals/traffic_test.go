@@ -9,7 +9,7 @@ import (
 )
 
 func buckets(at map[int]uint64) []uint64 {
-	b := make([]uint64, len(OriginBounds)+1)
+	b := make([]uint64, len(originBounds)+1)
 	for i, n := range at {
 		b[i] = n
 	}

@@ -83,7 +83,7 @@ func TestDemoReleasesWithChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		a.releases.Sync()
+		a.registry.Sync()
 	}
 	report := func(id string) vitals.Report {
 		t.Helper()

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	adminapi "github.com/edgevitals/edgevitals/admin"
 	"github.com/edgevitals/edgevitals/config"
-	"github.com/edgevitals/edgevitals/proxy"
 	"github.com/edgevitals/edgevitals/vitals"
 )
 
@@ -38,7 +38,7 @@ func newAdminClient(base, token string) *adminClient {
 }
 
 // apiError is a non-2xx answer of the admin API: its message, and the
-// reason a report could not be built (proxy.ReportError), if any.
+// reason a report could not be built (adminapi.ReportError), if any.
 type apiError struct {
 	Status  int
 	Message string
@@ -76,7 +76,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 		return resp.StatusCode, err
 	}
 	if resp.StatusCode/100 != 2 {
-		var e proxy.ReportError
+		var e adminapi.ReportError
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			return resp.StatusCode, &apiError{Status: resp.StatusCode, Message: e.Error, Reason: e.Reason}
 		}
@@ -151,7 +151,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		_, err := c.do(ctx, http.MethodGet, "/api/report?"+q.Encode(), nil, &raw)
 		cancel()
 		var ae *apiError
-		if errors.As(err, &ae) && ae.Reason == proxy.ReasonFirstRelease && *failOn != "" {
+		if errors.As(err, &ae) && ae.Reason == adminapi.ReasonFirstRelease && *failOn != "" {
 			// A site's very first release: nothing it could have
 			// regressed against, so a pipeline's first deploy goes
 			// through. Any other report that cannot compare (its

@@ -174,7 +174,7 @@ func TestReleaseGuardrail(t *testing.T) {
 
 func waitRelease(t *testing.T, a *app, id string) {
 	t.Helper()
-	a.releases.Sync()
+	a.registry.Sync()
 	if _, ok, err := a.vstore.Release("blog", id); err == nil && ok {
 		return
 	}

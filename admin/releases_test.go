@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"context"
@@ -14,7 +14,10 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgevitals/edgevitals/proxy"
+	"github.com/edgevitals/edgevitals/proxy/proxytest"
 	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/release"
 )
 
 // logRecords collects log records, for counting the lines a fault makes.
@@ -51,7 +54,8 @@ func (l *logRecords) count(level slog.Level, msg string) int {
 // while failing is set they go to a closed bbolt store, which refuses them
 // as a store that lost its file does.
 type headerFixture struct {
-	h        *harness
+	h        *proxytest.Harness
+	registry *release.Registry
 	releases *Releases
 	store    *vitals.Store
 	failing  atomic.Bool
@@ -66,11 +70,15 @@ func newHeaderFixture(t *testing.T) *headerFixture {
 	f := &headerFixture{logs: &logRecords{}}
 	v := "v1"
 	f.release.Store(&v)
-	f.h = newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+	f.h = proxytest.New(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Release", *f.release.Load())
 		w.Header().Set("Cache-Control", "max-age=60")
 		fmt.Fprint(w, "page")
-	}, func(o *Options) { o.Sites[0].ReleaseHeader = "X-Release" })
+	}, func(o *proxy.Options) {
+		o.Sites[0].ReleaseHeader = "X-Release"
+		// Responses arrive after the registry is built below.
+		o.OnRelease = func(site, id string, accept func()) { f.registry.Offer(site, id, accept) }
+	})
 	dir := t.TempDir()
 	var err error
 	if f.store, err = vitals.OpenStore(filepath.Join(dir, "edgevitals.db")); err != nil {
@@ -84,8 +92,8 @@ func newHeaderFixture(t *testing.T) *headerFixture {
 	if err := dead.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f.releases, err = NewReleases(f.h.proxy, ReleaseOptions{
-		Store: f.store, Metrics: f.h.set, Clock: f.h.clock.Now, Logger: slog.New(f.logs),
+	f.registry, err = release.New(release.Options{
+		Store: f.store, Sites: f.h.Proxy.Sites, Metrics: f.h.Set, Clock: f.h.Clock.Now, Logger: slog.New(f.logs),
 		HeaderRetry: 30 * time.Second,
 		AddRelease: func(rel vitals.Release) error {
 			f.writes.Add(1)
@@ -98,6 +106,10 @@ func newHeaderFixture(t *testing.T) *headerFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.releases, err = NewReleases(f.h.Proxy, ReleasesOptions{Registry: f.registry, Store: f.store, Clock: f.h.Clock.Now, Logger: slog.New(f.logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -106,10 +118,10 @@ func newHeaderFixture(t *testing.T) *headerFixture {
 func (f *headerFixture) miss(t *testing.T) {
 	t.Helper()
 	f.n++
-	if r := f.h.get(fmt.Sprintf("/post/%d/", f.n)); r.Status != http.StatusOK {
+	if r := f.h.Get(fmt.Sprintf("/post/%d/", f.n)); r.Status != http.StatusOK {
 		t.Fatalf("GET = %d", r.Status)
 	}
-	f.releases.Sync()
+	f.registry.Sync()
 }
 
 func (f *headerFixture) recorded(t *testing.T, id string) (vitals.Release, bool) {
@@ -122,7 +134,7 @@ func (f *headerFixture) recorded(t *testing.T, id string) (vitals.Release, bool)
 }
 
 func (f *headerFixture) writeErrors() string {
-	for _, l := range strings.Split(f.h.metricsText(), "\n") {
+	for _, l := range strings.Split(f.h.MetricsText(), "\n") {
 		if strings.HasPrefix(l, `edgevitals_release_write_errors_total{site="blog"} `) {
 			return strings.TrimPrefix(l, `edgevitals_release_write_errors_total{site="blog"} `)
 		}
@@ -150,7 +162,7 @@ func TestReleaseHeaderRetriedAfterFailedWrite(t *testing.T) {
 	f.failing.Store(true)
 	v2 := "v2"
 	f.release.Store(&v2)
-	firstSeen := f.h.clock.Now()
+	firstSeen := f.h.Clock.Now()
 	f.miss(t)
 	for range 5 { // many responses within the retry interval: no write
 		f.miss(t)
@@ -158,7 +170,7 @@ func TestReleaseHeaderRetriedAfterFailedWrite(t *testing.T) {
 	if got := f.writes.Load(); got != 2 {
 		t.Errorf("writes after v2's first failed write and 5 more responses = %d, want 2 (v1, then v2 once)", got)
 	}
-	f.h.clock.Advance(31 * time.Second)
+	f.h.Clock.Advance(31 * time.Second)
 	f.miss(t) // tried again, fails again
 	if got := f.writes.Load(); got != 3 {
 		t.Errorf("writes after the retry interval = %d, want 3", got)
@@ -175,7 +187,7 @@ func TestReleaseHeaderRetriedAfterFailedWrite(t *testing.T) {
 	if _, ok := f.recorded(t, "v2"); ok {
 		t.Error("v2 written before the retry interval passed")
 	}
-	f.h.clock.Advance(31 * time.Second)
+	f.h.Clock.Advance(31 * time.Second)
 	f.miss(t)
 	rel, ok := f.recorded(t, "v2")
 	if !ok {
@@ -188,7 +200,7 @@ func TestReleaseHeaderRetriedAfterFailedWrite(t *testing.T) {
 		t.Errorf("%d lines saying v2 was recorded after failures, want 1", n)
 	}
 	writes := f.writes.Load()
-	f.h.clock.Advance(time.Hour)
+	f.h.Clock.Advance(time.Hour)
 	f.miss(t)
 	f.miss(t)
 	if got := f.writes.Load(); got != writes {
@@ -204,15 +216,15 @@ func TestReleaseHeaderChangesDuringFailures(t *testing.T) {
 	f := newHeaderFixture(t)
 	f.failing.Store(true)
 	f.miss(t) // v1 fails
-	f.h.clock.Advance(10 * time.Second)
+	f.h.Clock.Advance(10 * time.Second)
 	v2 := "v2"
 	f.release.Store(&v2)
-	v2Seen := f.h.clock.Now()
+	v2Seen := f.h.Clock.Now()
 	f.miss(t) // within the interval: v2 noted, not written
-	f.h.clock.Advance(31 * time.Second)
+	f.h.Clock.Advance(31 * time.Second)
 	f.miss(t) // v2 fails
 	f.failing.Store(false)
-	f.h.clock.Advance(31 * time.Second)
+	f.h.Clock.Advance(31 * time.Second)
 	f.miss(t)
 	if _, ok := f.recorded(t, "v1"); ok {
 		t.Error("v1, gone from the origin before the store came back, was recorded")
@@ -234,7 +246,7 @@ func TestReleaseHeaderChangesDuringFailures(t *testing.T) {
 // 201 with an empty release, or a 404 "no release yet".
 func TestReleaseAPIStoreFailures(t *testing.T) {
 	f := newHeaderFixture(t)
-	admin := NewAdmin(f.h.proxy, AdminOptions{Token: "t", Loopback: true, Metrics: f.h.set})
+	admin := NewAdmin(f.h.Proxy, AdminOptions{Token: "t", Loopback: true, Metrics: f.h.Set})
 	f.releases.Register(admin)
 	do := func(method, target, body string) (int, string) {
 		var ctx fasthttp.RequestCtx
@@ -276,24 +288,24 @@ func TestReleaseAPIStoreFailures(t *testing.T) {
 func TestKnownReleaseStoreFailure(t *testing.T) {
 	f := newHeaderFixture(t)
 	for _, id := range []string{"r1", "r2"} {
-		if err := f.store.AddRelease(vitals.Release{Site: "blog", ID: id, At: f.h.clock.Now()}); err != nil {
+		if err := f.store.AddRelease(vitals.Release{Site: "blog", ID: id, At: f.h.Clock.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := f.releases.Record(vitals.Release{Site: "blog", ID: "r3", Source: vitals.SourceAPI}); err != nil {
+	if err := f.registry.Record(vitals.Release{Site: "blog", ID: "r3", Source: vitals.SourceAPI}); err != nil {
 		t.Fatal(err)
 	}
-	if !f.releases.KnownRelease("blog", "r1") || f.releases.KnownRelease("blog", "forged") {
+	if !f.registry.KnownRelease("blog", "r1") || f.registry.KnownRelease("blog", "forged") {
 		t.Error("KnownRelease does not tell a stored release from a forged one")
 	}
 	if err := f.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if !f.releases.KnownRelease("blog", "r3") {
+	if !f.registry.KnownRelease("blog", "r3") {
 		t.Error("KnownRelease of a release in memory needs the store")
 	}
 	for range 3 {
-		if f.releases.KnownRelease("blog", "r2") {
+		if f.registry.KnownRelease("blog", "r2") {
 			t.Error("KnownRelease vouched for a release it could not check")
 		}
 	}

@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"io"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgevitals/edgevitals/proxy/proxytest"
 )
 
 // TestAdminHostCheck is the table of Host values each kind of admin
@@ -53,12 +55,12 @@ func TestAdminHostCheck(t *testing.T) {
 // reason on every endpoint; Prometheus (by address), localhost and peers
 // holding the token are answered.
 func TestAdminRefusesForeignHost(t *testing.T) {
-	h := newHarness(t, page("x"))
+	h := proxytest.New(t, proxytest.Page("x"))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewAdmin(h.proxy, AdminOptions{Token: testToken, Loopback: true, Metrics: h.set, Listen: ln.Addr().String(), Hosts: []string{"edgevitals"}})
+	a := NewAdmin(h.Proxy, AdminOptions{Token: testToken, Loopback: true, Metrics: h.Set, Listen: ln.Addr().String(), Hosts: []string{"edgevitals"}})
 	a.SetReady(true)
 	srv := &fasthttp.Server{Handler: a.Handler}
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown below

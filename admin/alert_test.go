@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgevitals/edgevitals/proxy/proxytest"
 )
 
 func TestHitRatioAlertFiresAndResolves(t *testing.T) {
@@ -20,22 +22,22 @@ func TestHitRatioAlertFiresAndResolves(t *testing.T) {
 		got <- p
 	}))
 	defer recv.Close()
-	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+	h := proxytest.New(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=3600")
 		if strings.HasPrefix(r.URL.Path, "/article/") {
 			w.Header().Set("Set-Cookie", "ab=1") // the bad release
 		}
 		w.Write([]byte("page"))
 	})
-	a := h.proxy.NewAlerter(AlertOptions{Webhook: recv.URL, Below: 0.8, For: 10 * time.Minute, MinRPS: 0.01, Clock: h.clock.Now})
+	a := NewAlerter(h.Proxy, AlertOptions{Webhook: recv.URL, Below: 0.8, For: 10 * time.Minute, MinRPS: 0.01, Clock: h.Clock.Now})
 	ctx := context.Background()
 	step := func(path string, n int) {
 		t.Helper()
 		for range n {
-			h.get(path)
+			h.Get(path)
 		}
 		a.Evaluate(ctx)
-		h.clock.Advance(time.Minute)
+		h.Clock.Advance(time.Minute)
 	}
 	// Ten minutes of uncacheable articles: pending, then firing once.
 	for range 10 {
@@ -76,13 +78,13 @@ func TestHitRatioAlertTrafficFloor(t *testing.T) {
 	sent := make(chan struct{}, 10)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent <- struct{}{} }))
 	defer recv.Close()
-	h := newHarness(t, page("x", "Set-Cookie: a=1"))
+	h := proxytest.New(t, proxytest.Page("x", "Set-Cookie: a=1"))
 	// At night: 1 request a minute is under the 1 req/s floor; a 0% hit ratio must not page.
-	a := h.proxy.NewAlerter(AlertOptions{Webhook: recv.URL, Below: 0.8, For: time.Minute, MinRPS: 1, Clock: h.clock.Now})
+	a := NewAlerter(h.Proxy, AlertOptions{Webhook: recv.URL, Below: 0.8, For: time.Minute, MinRPS: 1, Clock: h.Clock.Now})
 	for range 15 {
-		h.get("/quiet/")
+		h.Get("/quiet/")
 		a.Evaluate(context.Background())
-		h.clock.Advance(time.Minute)
+		h.Clock.Advance(time.Minute)
 	}
 	if len(sent) != 0 || a.Firing("blog") {
 		t.Error("alert fired under the traffic floor")

@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"bytes"
@@ -7,13 +7,16 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/edgevitals/edgevitals/proxy/proxytest"
 	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/release"
 )
 
 // checkFamilies fails unless every family of a Prometheus text exposition
@@ -99,15 +102,38 @@ func promtoolCheck(t *testing.T, text string) {
 	}
 }
 
-func twoSitesOfReleases() *Releases {
-	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	return &Releases{
-		recent: map[string][]vitals.Release{
-			"blog": {{Site: "blog", ID: "v1", At: at}, {Site: "blog", ID: "v2", At: at.Add(time.Hour)}, {Site: "blog", ID: "v3", At: at.Add(2 * time.Hour)}},
-			"shop": {{Site: "shop", ID: "2026.12.1", At: at}},
-		},
-		regressed: map[string]string{"blog": "v3"},
+// releasesAt is when the first release of twoSitesOfReleases starts.
+var releasesAt = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+// twoSitesOfReleases is a release registry over a real store, registered
+// on set, holding three releases of blog (the latest regressed) and one of
+// shop.
+func twoSitesOfReleases(t *testing.T, set *metrics.Set) *release.Registry {
+	t.Helper()
+	st, err := vitals.OpenStore(filepath.Join(t.TempDir(), "edgevitals.db"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	reg, err := release.New(release.Options{Store: st, Sites: func() []string { return []string{"blog", "shop"} }, Metrics: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := releasesAt
+	for _, rel := range []vitals.Release{
+		{Site: "blog", ID: "v1", At: at}, {Site: "blog", ID: "v2", At: at.Add(time.Hour)}, {Site: "blog", ID: "v3", At: at.Add(2 * time.Hour)},
+		{Site: "shop", ID: "2026.12.1", At: at},
+	} {
+		if err := reg.Record(rel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg.MarkVerdict("blog", "v3", true)
+	return reg
 }
 
 // TestReleaseInfoFamiliesOnce: with several releases, edgevitals_release_info
@@ -115,11 +141,13 @@ func twoSitesOfReleases() *Releases {
 func TestReleaseInfoFamiliesOnce(t *testing.T) {
 	metrics.ExposeMetadata(true)
 	defer metrics.ExposeMetadata(false)
+	set := metrics.NewSet()
+	twoSitesOfReleases(t, set)
 	var b bytes.Buffer
-	twoSitesOfReleases().writeInfo(&b)
+	set.WritePrometheus(&b)
 	text := b.String()
 	checkFamilies(t, text)
-	at := twoSitesOfReleases().recent["blog"][1].At.Unix()
+	at := releasesAt.Add(time.Hour).Unix()
 	for _, want := range []string{
 		fmt.Sprintf(`edgevitals_release_info{site="blog",release="v2"} %d`, at),
 		fmt.Sprintf(`edgevitals_release_info{site="shop",release="2026.12.1"} %d`, at-3600),
@@ -141,15 +169,15 @@ func TestReleaseInfoFamiliesOnce(t *testing.T) {
 func TestMetricsPageFamiliesOnce(t *testing.T) {
 	metrics.ExposeMetadata(true)
 	defer metrics.ExposeMetadata(false)
-	h := newHarness(t, page("x", "Cache-Control: max-age=60"))
-	h.get("/a/")
-	h.get("/a/")
-	h.set.RegisterMetricsWriter(twoSitesOfReleases().writeInfo)
-	h.set.RegisterMetricsWriter(func(w io.Writer) {
+	h := proxytest.New(t, proxytest.Page("x", "Cache-Control: max-age=60"))
+	h.Get("/a/")
+	h.Get("/a/")
+	twoSitesOfReleases(t, h.Set)
+	h.Set.RegisterMetricsWriter(func(w io.Writer) {
 		metrics.WriteCounterUint64(w, `edgevitals_requests_total{site="elsewhere",cache="hit"}`, 3)
 		metrics.WriteCounterUint64(w, `edgevitals_requests_total{site="elsewhere",cache="miss"}`, 1)
 	})
-	admin := h.startAdmin(t)
+	admin := startAdmin(t, h, nil)
 	resp, err := http.Get(admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +194,7 @@ func TestMetricsPageFamiliesOnce(t *testing.T) {
 		`edgevitals_requests_total{site="elsewhere",cache="hit"} 3`,
 		`edgevitals_requests_total{site="blog",cache="hit"} 1`,
 		`edgevitals_release_info{site="blog",release="v1"}`,
-		"# HELP edgevitals_release_info " + metricHelp["edgevitals_release_info"],
+		"# HELP edgevitals_release_info " + release.MetricHelp()["edgevitals_release_info"],
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)

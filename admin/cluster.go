@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/edgevitals/edgevitals/proxy"
 )
 
 // forwardedHeader marks a purge that one node forwards to its peers, so a
@@ -55,7 +57,7 @@ func NewPeers(o PeersOptions) *Peers {
 
 // Fanout sends req to every peer at once and returns the peers that did not
 // take it after every attempt (bounded: attempts × timeout plus backoff).
-func (p *Peers) Fanout(ctx context.Context, req PurgeRequest) []string {
+func (p *Peers) Fanout(ctx context.Context, req proxy.PurgeRequest) []string {
 	failed := []string{}
 	if p == nil {
 		return failed

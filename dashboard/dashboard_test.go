@@ -1,4 +1,4 @@
-package proxy
+package dashboard
 
 import (
 	"context"
@@ -22,7 +22,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgevitals/edgevitals/admin"
 	"github.com/edgevitals/edgevitals/cache"
+	"github.com/edgevitals/edgevitals/proxy"
 	"github.com/edgevitals/edgevitals/vitals"
 )
 
@@ -30,18 +32,18 @@ import (
 // in a temp dir, and the admin API the dashboard is registered on. The
 // proxy does not listen: the dashboard reads the store only.
 type dashFixture struct {
-	releases *Releases
-	store    *vitals.Store
-	admin    *Admin
-	now      time.Time
+	dash  *Dashboard
+	store *vitals.Store
+	admin *admin.Admin
+	now   time.Time
 }
 
-func newDashFixture(tb testing.TB, admin AdminOptions, sites ...string) *dashFixture {
+func newDashFixture(tb testing.TB, ao admin.AdminOptions, sites ...string) *dashFixture {
 	tb.Helper()
-	return newDashFixtureWith(tb, admin, vitals.ReportOptions{}, sites...)
+	return newDashFixtureWith(tb, ao, vitals.ReportOptions{}, sites...)
 }
 
-func newDashFixtureWith(tb testing.TB, admin AdminOptions, report vitals.ReportOptions, sites ...string) *dashFixture {
+func newDashFixtureWith(tb testing.TB, ao admin.AdminOptions, report vitals.ReportOptions, sites ...string) *dashFixture {
 	tb.Helper()
 	if len(sites) == 0 {
 		sites = []string{"blog"}
@@ -55,16 +57,16 @@ func newDashFixtureWith(tb testing.TB, admin AdminOptions, report vitals.ReportO
 	if err != nil {
 		tb.Fatal(err)
 	}
-	o := Options{Store: cs, Keyer: keyer, Flight: cache.NewFlight(cache.FlightOptions{}), Metrics: metrics.NewSet()}
+	o := proxy.Options{Store: cs, Keyer: keyer, Flight: cache.NewFlight(cache.FlightOptions{}), Metrics: metrics.NewSet()}
 	for i, name := range sites {
-		o.Sites = append(o.Sites, Site{
+		o.Sites = append(o.Sites, proxy.Site{
 			Name: name, Hosts: []string{fmt.Sprintf("%s.example.com", name)},
 			Origins: []string{fmt.Sprintf("http://127.0.0.1:%d", 9+i)}, // never dialled
 			Preset:  "none",
-			Origin:  OriginOptions{Timeout: time.Second, ConnectTimeout: time.Second, MaxConns: 1},
+			Origin:  proxy.OriginOptions{Timeout: time.Second, ConnectTimeout: time.Second, MaxConns: 1},
 		})
 	}
-	p, err := New(o)
+	p, err := proxy.New(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,15 +80,13 @@ func newDashFixtureWith(tb testing.TB, admin AdminOptions, report vitals.ReportO
 		}
 	})
 	f := &dashFixture{store: st, now: time.Date(2026, 3, 10, 15, 37, 0, 0, time.UTC)}
-	f.releases, err = NewReleases(p, ReleaseOptions{Store: st, Report: report, Clock: func() time.Time { return f.now }})
-	if err != nil {
-		tb.Fatal(err)
+	f.dash = New(Options{Store: st, Sites: p.Sites, Report: report, Clock: func() time.Time { return f.now }})
+	if ao.Metrics == nil {
+		ao.Metrics = metrics.NewSet()
 	}
-	if admin.Metrics == nil {
-		admin.Metrics = metrics.NewSet()
-	}
-	f.admin = NewAdmin(p, admin)
-	f.releases.RegisterDashboard(f.admin)
+	f.admin = admin.NewAdmin(p, ao)
+	f.admin.Handle("GET", "/", f.dash.Handler, false) // as cmd registers it
+
 	return f
 }
 
@@ -153,7 +153,7 @@ func (f *dashFixture) fillHistory(tb testing.TB) {
 		p := vitals.TrafficPoint{
 			Site: "blog", At: at,
 			Hit: hit * 9 / 10, Stale: hit - hit*9/10, Miss: total - hit, Bypass: total / 50,
-			Origin: total - hit, OriginBuckets: make([]uint64, len(vitals.OriginBounds)+1),
+			Origin: total - hit, OriginBuckets: make([]uint64, len(vitals.OriginBounds())+1),
 		}
 		p.OriginBuckets[6] = p.Origin // 100-150 ms
 		if cookies > 0 {
@@ -181,7 +181,7 @@ func (f *dashFixture) fillHistory(tb testing.TB) {
 }
 
 func TestDashboardShowsReleasesAndVerdicts(t *testing.T) {
-	f := newDashFixture(t, AdminOptions{Loopback: true})
+	f := newDashFixture(t, admin.AdminOptions{Loopback: true})
 	f.fillHistory(t)
 	status, body := f.get(t, "/")
 	if status != fasthttp.StatusOK {
@@ -255,7 +255,7 @@ func TestDashboardShowsReleasesAndVerdicts(t *testing.T) {
 }
 
 func TestDashboardEscapesReleases(t *testing.T) {
-	f := newDashFixture(t, AdminOptions{Loopback: true})
+	f := newDashFixture(t, admin.AdminOptions{Loopback: true})
 	// The store takes what the registry would refuse (ids are checked by
 	// Record, not by the store): the page must not trust it either.
 	hostileID := `<script>alert("id")</script>`
@@ -286,7 +286,7 @@ func TestDashboardEscapesReleases(t *testing.T) {
 }
 
 func TestDashboardEmptyStore(t *testing.T) {
-	f := newDashFixture(t, AdminOptions{Loopback: true})
+	f := newDashFixture(t, admin.AdminOptions{Loopback: true})
 	status, body := f.get(t, "/")
 	if status != fasthttp.StatusOK {
 		t.Fatalf("GET / = %d, want 200", status)
@@ -303,7 +303,7 @@ func TestDashboardEmptyStore(t *testing.T) {
 
 func TestDashboardReportError(t *testing.T) {
 	// Options no report accepts: every report fails, the page still shows.
-	f := newDashFixtureWith(t, AdminOptions{Loopback: true}, vitals.ReportOptions{Alpha: 2})
+	f := newDashFixtureWith(t, admin.AdminOptions{Loopback: true}, vitals.ReportOptions{Alpha: 2})
 	f.addRelease(t, "r1", "", f.now.Add(-2*time.Hour))
 	f.addRelease(t, "r2", "", f.now.Add(-time.Hour))
 	status, body := f.get(t, "/")
@@ -318,7 +318,7 @@ func TestDashboardReportError(t *testing.T) {
 }
 
 func TestDashboardTrafficWithoutReleases(t *testing.T) {
-	f := newDashFixture(t, AdminOptions{Loopback: true})
+	f := newDashFixture(t, admin.AdminOptions{Loopback: true})
 	for i := range 5 {
 		p := vitals.TrafficPoint{Site: "blog", At: f.now.Add(-time.Duration(i) * time.Minute), Hit: 90, Miss: 10}
 		if err := f.store.AddTraffic(p); err != nil {
@@ -344,7 +344,7 @@ func TestDashboardTrafficWithoutReleases(t *testing.T) {
 }
 
 func TestDashboardQuery(t *testing.T) {
-	f := newDashFixture(t, AdminOptions{Loopback: true}, "blog", "shop")
+	f := newDashFixture(t, admin.AdminOptions{Loopback: true}, "blog", "shop")
 	f.addRelease(t, "r1", "", f.now.Add(-time.Hour))
 	for _, tc := range []struct {
 		target string
@@ -378,14 +378,14 @@ func TestDashboardQuery(t *testing.T) {
 func TestDashboardAuth(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		opt    AdminOptions
+		opt    admin.AdminOptions
 		header []string
 		status int
 	}{
-		{"loopback is open", AdminOptions{Loopback: true, Token: "s3cret"}, nil, 200},
-		{"off loopback needs the token", AdminOptions{Token: "s3cret"}, nil, 401},
-		{"off loopback with the token", AdminOptions{Token: "s3cret"}, []string{"Authorization: Bearer s3cret"}, 200},
-		{"off loopback with a wrong token", AdminOptions{Token: "s3cret"}, []string{"Authorization: Bearer guess"}, 401},
+		{"loopback is open", admin.AdminOptions{Loopback: true, Token: "s3cret"}, nil, 200},
+		{"off loopback needs the token", admin.AdminOptions{Token: "s3cret"}, nil, 401},
+		{"off loopback with the token", admin.AdminOptions{Token: "s3cret"}, []string{"Authorization: Bearer s3cret"}, 200},
+		{"off loopback with a wrong token", admin.AdminOptions{Token: "s3cret"}, []string{"Authorization: Bearer guess"}, 401},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newDashFixture(t, tc.opt)
@@ -517,7 +517,7 @@ func TestDashboardFormats(t *testing.T) {
 // FuzzDashboardQuery feeds the dashboard any query: it answers 200, 400 or
 // 404 and never writes what it was given unescaped.
 func FuzzDashboardQuery(f *testing.F) {
-	fx := newDashFixture(f, AdminOptions{Loopback: true})
+	fx := newDashFixture(f, admin.AdminOptions{Loopback: true})
 	fx.addRelease(f, "v1", "", fx.now.Add(-2*time.Hour))
 	fx.addRelease(f, "v2", "", fx.now.Add(-time.Hour))
 	for _, seed := range []string{"", "site=blog", "hours=168", "hours=0", "hours=99999999999999999999",
@@ -549,7 +549,7 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		t.Skipf("SKIPPED: NO CHROMIUM, the dashboard is NOT tested in a browser: %v", err)
 	}
-	f := newDashFixture(t, AdminOptions{Loopback: true}, "blog", "shop")
+	f := newDashFixture(t, admin.AdminOptions{Loopback: true}, "blog", "shop")
 	f.fillHistory(t)
 	addr := serveAdmin(t, f.admin)
 
@@ -690,7 +690,7 @@ func keepScreenshot(t *testing.T, name string, png []byte) {
 }
 
 // serveAdmin serves the admin API on a loopback port until the test ends.
-func serveAdmin(t *testing.T, a *Admin) string {
+func serveAdmin(t *testing.T, a *admin.Admin) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

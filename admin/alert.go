@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"bytes"
@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/edgevitals/edgevitals/proxy"
+	"github.com/edgevitals/edgevitals/vitals"
 )
 
 // AlertOptions configure the built-in hit-ratio alert, for users who run
@@ -29,7 +33,7 @@ type AlertOptions struct {
 // `for:` and a traffic floor (so a quiet night does not page anyone).
 type Alerter struct {
 	o     AlertOptions
-	proxy *Server
+	proxy *proxy.Server
 	mu    sync.Mutex
 	state map[string]*alertState
 }
@@ -40,8 +44,9 @@ type alertState struct {
 	firedAt      time.Time
 }
 
-// NewAlerter returns nil when no webhook is configured.
-func (s *Server) NewAlerter(o AlertOptions) *Alerter {
+// NewAlerter watches the sites of p; it returns nil when no webhook is
+// configured.
+func NewAlerter(p *proxy.Server, o AlertOptions) *Alerter {
 	if o.Webhook == "" {
 		return nil
 	}
@@ -57,17 +62,17 @@ func (s *Server) NewAlerter(o AlertOptions) *Alerter {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Alerter{o: o, proxy: s, state: map[string]*alertState{}}
+	return &Alerter{o: o, proxy: p, state: map[string]*alertState{}}
 }
 
 // Run evaluates every Interval until ctx ends.
-func (a *Alerter) Run(ctx context.Context) error {
+func (a *Alerter) Run(ctx context.Context) {
 	t := time.NewTicker(a.o.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 			a.Evaluate(ctx)
 		}
@@ -78,9 +83,13 @@ func (a *Alerter) Run(ctx context.Context) error {
 // webhook are logged; the alert state still moves (the next change is sent).
 func (a *Alerter) Evaluate(ctx context.Context) {
 	now := a.o.Clock()
-	for _, st := range a.proxy.sitesNow() {
-		hits, total := st.metrics.ratio.counts()
-		window := st.metrics.ratio.window.Seconds()
+	for _, name := range a.proxy.Sites() {
+		c, ok := a.proxy.Snapshot(name)
+		if !ok {
+			continue // removed by a reload since Sites
+		}
+		hits, total := c.RecentHits, c.RecentCacheable
+		window := c.RecentWindow.Seconds()
 		rps := float64(total) / window
 		ratio := 0.0
 		if total > 0 {
@@ -89,10 +98,10 @@ func (a *Alerter) Evaluate(ctx context.Context) {
 		breach := total > 0 && rps >= a.o.MinRPS && ratio < a.o.Below
 
 		a.mu.Lock()
-		s := a.state[st.Name]
+		s := a.state[name]
 		if s == nil {
 			s = &alertState{}
-			a.state[st.Name] = s
+			a.state[name] = s
 		}
 		var send string
 		switch {
@@ -112,7 +121,7 @@ func (a *Alerter) Evaluate(ctx context.Context) {
 		firedAt := s.firedAt
 		a.mu.Unlock()
 		if send != "" {
-			a.send(ctx, st.Name, send, ratio, rps, firedAt, now)
+			a.send(ctx, name, send, ratio, rps, firedAt, now)
 		}
 	}
 }
@@ -199,4 +208,22 @@ func (a *Alerter) post(ctx context.Context, item alertItem) {
 func (a *Alerter) Send(ctx context.Context, labels map[string]string, status, summary, description string) {
 	a.post(ctx, alertItem{Status: status, Labels: labels, StartsAt: a.o.Clock().UTC(),
 		Annotations: map[string]string{"summary": summary, "description": description}})
+}
+
+// NotifyRegressed sends the notice of a release whose report turned
+// regressed: the regressed metrics in the summary, their "because" lines
+// in the description. It is the release check's Notify.
+func (a *Alerter) NotifyRegressed(site string, rep vitals.Report) {
+	var metrics, why []string
+	for _, l := range rep.Lines {
+		if l.Verdict == vitals.Regressed {
+			metrics = append(metrics, l.Metric)
+			why = append(why, l.Why)
+		}
+	}
+	a.Send(context.Background(),
+		map[string]string{"alertname": "EdgevitalsReleaseRegressed", "site": site, "release": rep.Release.ID, "severity": "warning"},
+		"firing",
+		fmt.Sprintf("Release %s of %s regressed: %s", rep.Release.ID, site, strings.Join(metrics, ", ")),
+		strings.Join(why, "\n"))
 }

@@ -1,4 +1,10 @@
-package proxy
+// Package dashboard is the admin listener's HTML page, GET /: one
+// server-rendered page, with no JavaScript and no external asset, that shows
+// a site's hit ratio over time with its releases, and what the releases did
+// (their reports). It reads the store only, so it works on a node that just
+// started and on one without network. It knows nothing of the admin
+// listener: Handler is registered there by whoever wires the two.
+package dashboard
 
 import (
 	"bytes"
@@ -7,20 +13,17 @@ import (
 	"html/template"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"log/slog"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgevitals/edgevitals/vitals"
 )
-
-// The dashboard is the admin listener's GET /: one server-rendered page, with
-// no JavaScript and no external asset, that shows a site's hit ratio over
-// time with its releases, and what the releases did. It reads the release
-// store only, so it works on a node that just started and on one without
-// network.
 
 //go:embed dashboard.html
 var dashboardHTML string
@@ -50,13 +53,34 @@ var dashRanges = []struct {
 	label string
 }{{1, "1 h"}, {6, "6 h"}, {24, "24 h"}, {72, "3 d"}, {168, "7 d"}}
 
-// RegisterDashboard adds the dashboard page, GET /, to the admin API. It is
-// open on a loopback admin listener; elsewhere the Admin asks for the token.
-func (r *Releases) RegisterDashboard(a *Admin) {
-	a.Handle("GET", "/", r.serveDashboard, false)
+// Options configure the dashboard.
+type Options struct {
+	Store *vitals.Store // required
+	// Sites returns the names of the sites now, the first shown by
+	// default; it is called on the request's goroutine. Required.
+	Sites  func() []string
+	Report vitals.ReportOptions
+	Clock  func() time.Time // nil = time.Now
+	Logger *slog.Logger
 }
 
-func (r *Releases) serveDashboard(ctx *fasthttp.RequestCtx) {
+// Dashboard renders the page.
+type Dashboard struct{ o Options }
+
+// New builds the dashboard.
+func New(o Options) *Dashboard {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Dashboard{o: o}
+}
+
+// Handler serves the page, for GET / of the admin listener (which asks
+// for the token off loopback).
+func (r *Dashboard) Handler(ctx *fasthttp.RequestCtx) {
 	args := ctx.QueryArgs()
 	page, status := r.dashboard(string(args.Peek("site")), string(args.Peek("release")), string(args.Peek("hours")))
 	var b bytes.Buffer
@@ -129,7 +153,7 @@ type dashReason struct{ Name, Meaning string }
 
 // dashboard builds the page for a site, a release and a range given as the
 // query has them. The status is 200, or 400/404/500 with page.Problem set.
-func (r *Releases) dashboard(site, releaseID, hoursArg string) (dashPage, int) {
+func (r *Dashboard) dashboard(site, releaseID, hoursArg string) (dashPage, int) {
 	now := r.o.Clock()
 	page := dashPage{Hours: dashDefaultHours, Updated: dashStamp(now)}
 	if hoursArg != "" {
@@ -140,22 +164,22 @@ func (r *Releases) dashboard(site, releaseID, hoursArg string) (dashPage, int) {
 		}
 		page.Hours = h
 	}
-	sites := r.proxy.sitesNow()
+	sites := r.o.Sites()
 	if len(sites) == 0 {
 		page.Problem = "no site is configured"
 		return page, fasthttp.StatusNotFound
 	}
 	if site == "" {
-		site = sites[0].Name
+		site = sites[0]
 	}
-	if r.proxy.siteNamed(site) == nil {
+	if !slices.Contains(sites, site) {
 		page.Problem = fmt.Sprintf("unknown site %q", site)
 		return page, fasthttp.StatusNotFound
 	}
 	page.Site = site
 	if len(sites) > 1 {
-		for _, st := range sites {
-			page.Sites = append(page.Sites, dashLink{Label: st.Name, Href: dashHref(st.Name, "", page.Hours), Current: st.Name == site})
+		for _, name := range sites {
+			page.Sites = append(page.Sites, dashLink{Label: name, Href: dashHref(name, "", page.Hours), Current: name == site})
 		}
 	}
 	for _, rg := range dashRanges {
@@ -227,7 +251,7 @@ func (r *Releases) dashboard(site, releaseID, hoursArg string) (dashPage, int) {
 // the release before it: nil for the first release, and when the report
 // could not be built (the row says so, the log says why, and the rest of
 // the page still shows).
-func (r *Releases) dashRelease(all []vitals.Release, i int, opt vitals.ReportOptions) (dashRelease, *vitals.Report) {
+func (r *Dashboard) dashRelease(all []vitals.Release, i int, opt vitals.ReportOptions) (dashRelease, *vitals.Report) {
 	rel := all[i]
 	row := dashRelease{ID: rel.ID, At: dashStamp(rel.At), Source: rel.Source, Note: rel.Note, at: rel.At}
 	if i == 0 {

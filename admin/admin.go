@@ -1,4 +1,10 @@
-package proxy
+// Package admin is edgevitals' admin listener: the router with its bearer
+// token and Host check, /metrics (each package's HELP text, written once
+// per family), /healthz and /readyz, the purge API and its fan-out to the
+// other nodes of a fleet, the release and report API, and the alerts (the
+// built-in hit-ratio alert and the regression notice). Other parts (the
+// dashboard) register their pages with Handle.
+package admin
 
 import (
 	"bytes"
@@ -15,6 +21,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgevitals/edgevitals/proxy"
 )
 
 // AdminOptions configure the admin listener.
@@ -24,6 +32,14 @@ type AdminOptions struct {
 	Metrics  *metrics.Set
 	Logger   *slog.Logger
 	Version  string
+	// Help is the HELP text of metric families by name, one map from each
+	// package that defines families (proxy.MetricHelp and the like); a
+	// family in none keeps the library's empty HELP line.
+	Help []map[string]string
+	// Fanout passes a purge from the API on to the other nodes of a fleet
+	// (Peers.Fanout) and returns the peers that did not take it; it is
+	// called on the API request's goroutine. nil means a single node.
+	Fanout func(ctx context.Context, req proxy.PurgeRequest) (failed []string)
 
 	// Listen is the admin listener's address (server.admin_listen). With
 	// Hosts it decides which Host header values the listener answers, so a
@@ -46,7 +62,7 @@ type AdminOptions struct {
 type Admin struct {
 	opt    AdminOptions
 	hosts  hostCheck
-	proxy  *Server
+	proxy  *proxy.Server
 	ready  atomic.Bool
 	mu     sync.RWMutex
 	routes map[string]adminRoute // "METHOD /path"
@@ -60,7 +76,7 @@ type adminRoute struct {
 
 // NewAdmin builds the admin API for a proxy server. It starts not ready;
 // call SetReady once the proxy listens.
-func NewAdmin(p *Server, o AdminOptions) *Admin {
+func NewAdmin(p *proxy.Server, o AdminOptions) *Admin {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -100,7 +116,7 @@ func (a *Admin) Handler(ctx *fasthttp.RequestCtx) {
 	switch path {
 	case "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-		writeExposition(ctx, a.opt.Metrics)
+		writeExposition(ctx, a.opt.Metrics, a.opt.Help)
 		metrics.WriteProcessMetrics(ctx)
 		return
 	case "/healthz":
@@ -177,7 +193,7 @@ func (a *Admin) readyz(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *Admin) apiPurge(ctx *fasthttp.RequestCtx) {
-	var req PurgeRequest
+	var req proxy.PurgeRequest
 	if err := decodeBody(ctx, &req); err != nil {
 		jsonError(ctx, fasthttp.StatusBadRequest, "bad purge request: "+err.Error())
 		return
@@ -188,11 +204,11 @@ func (a *Admin) apiPurge(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	failed := []string{}
-	if len(ctx.Request.Header.Peek(forwardedHeader)) == 0 {
+	if len(ctx.Request.Header.Peek(forwardedHeader)) == 0 && a.opt.Fanout != nil {
 		// Received from a user, not from a peer: forward it once to every peer.
-		failed = a.proxy.opt.Peers.Fanout(context.Background(), req)
+		failed = a.opt.Fanout(context.Background(), req)
 	}
-	writeJSON(ctx, fasthttp.StatusOK, PurgeResponse{Purged: n, FailedPeers: failed})
+	writeJSON(ctx, fasthttp.StatusOK, proxy.PurgeResponse{Purged: n, FailedPeers: failed})
 }
 
 // decodeBody decodes a JSON request body into v; unknown fields are errors.
