@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/edgevitals/edgevitals/proxy"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/report"
 )
 
 // AlertOptions configure the built-in hit-ratio alert, for users who run
@@ -213,10 +213,10 @@ func (a *Alerter) Send(ctx context.Context, labels map[string]string, status, su
 // NotifyRegressed sends the notice of a release whose report turned
 // regressed: the regressed metrics in the summary, their "because" lines
 // in the description. It is the release check's Notify.
-func (a *Alerter) NotifyRegressed(site string, rep vitals.Report) {
+func (a *Alerter) NotifyRegressed(site string, rep report.Report) {
 	var metrics, why []string
 	for _, l := range rep.Lines {
-		if l.Verdict == vitals.Regressed {
+		if l.Verdict == report.Regressed {
 			metrics = append(metrics, l.Metric)
 			why = append(why, l.Why)
 		}

@@ -15,8 +15,8 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgevitals/edgevitals/proxy/proxytest"
-	"github.com/edgevitals/edgevitals/vitals"
 	"github.com/edgevitals/edgevitals/vitals/release"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // checkFamilies fails unless every family of a Prometheus text exposition
@@ -110,7 +110,7 @@ var releasesAt = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 // shop.
 func twoSitesOfReleases(t *testing.T, set *metrics.Set) *release.Registry {
 	t.Helper()
-	st, err := vitals.OpenStore(filepath.Join(t.TempDir(), "edgevitals.db"))
+	st, err := store.OpenStore(filepath.Join(t.TempDir(), "edgevitals.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func twoSitesOfReleases(t *testing.T, set *metrics.Set) *release.Registry {
 		t.Fatal(err)
 	}
 	at := releasesAt
-	for _, rel := range []vitals.Release{
+	for _, rel := range []store.Release{
 		{Site: "blog", ID: "v1", At: at}, {Site: "blog", ID: "v2", At: at.Add(time.Hour)}, {Site: "blog", ID: "v3", At: at.Add(2 * time.Hour)},
 		{Site: "shop", ID: "2026.12.1", At: at},
 	} {

@@ -12,21 +12,22 @@ import (
 
 	"github.com/edgevitals/edgevitals/cache"
 	"github.com/edgevitals/edgevitals/proxy"
-	"github.com/edgevitals/edgevitals/vitals"
 	"github.com/edgevitals/edgevitals/vitals/release"
+	"github.com/edgevitals/edgevitals/vitals/report"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // ReleasesOptions configure the release endpoints, the traffic recorder
 // and the regression check.
 type ReleasesOptions struct {
 	Registry *release.Registry // where releases are recorded; required
-	Store    *vitals.Store     // where traffic is recorded and reports read; required
-	Report   vitals.ReportOptions
+	Store    *store.Store      // where traffic is recorded and reports read; required
+	Report   report.ReportOptions
 	Clock    func() time.Time
 	Logger   *slog.Logger
 	// Notify is called when the latest release of a site turns regressed
 	// (the built-in webhook), on Run's goroutine; nil means no notice.
-	Notify func(site string, rep vitals.Report)
+	Notify func(site string, rep report.Report)
 }
 
 // Releases records a minute of each site's traffic at a time for the
@@ -59,15 +60,15 @@ func (r *Releases) CheckRegressions() {
 	o := r.o.Report
 	o.Now = r.o.Clock()
 	for _, site := range r.proxy.Sites() {
-		rep, err := r.o.Store.BuildReport(site, "", o)
+		rep, err := report.Build(r.o.Store, site, "", o)
 		switch {
-		case errors.Is(err, vitals.ErrNoRelease), errors.Is(err, vitals.ErrNoPredecessor), errors.Is(err, vitals.ErrPredecessorGone):
+		case errors.Is(err, store.ErrNoRelease), errors.Is(err, store.ErrNoPredecessor), errors.Is(err, store.ErrPredecessorGone):
 			continue // nothing to compare
 		case err != nil:
 			r.o.Logger.Error("check the latest release for a regression", "site", site, "err", err)
 			continue
 		}
-		turned := r.o.Registry.MarkVerdict(site, rep.Release.ID, rep.Verdict == vitals.Regressed)
+		turned := r.o.Registry.MarkVerdict(site, rep.Release.ID, rep.Verdict == report.Regressed)
 		if turned && r.o.Notify != nil {
 			r.o.Notify(site, rep)
 		}
@@ -90,7 +91,7 @@ func (r *Releases) RecordTraffic() {
 			continue // the first call only sets the baseline
 		}
 		d := func(o proxy.Outcome) uint64 { return cur.Requests[o] - prev.Requests[o] }
-		p := vitals.TrafficPoint{
+		p := store.TrafficPoint{
 			Site: site, At: now,
 			Hit: d(proxy.OutcomeHit), Stale: d(proxy.OutcomeStale), Miss: d(proxy.OutcomeMiss),
 			Pass: d(proxy.OutcomePass), Bypass: d(proxy.OutcomeBypass), Error: d(proxy.OutcomeError),
@@ -150,7 +151,7 @@ func (r *Releases) apiAdd(ctx *fasthttp.RequestCtx) {
 		jsonError(ctx, fasthttp.StatusBadRequest, "bad release: "+err.Error())
 		return
 	}
-	rel := vitals.Release{Site: req.Site, ID: req.ID, Note: req.Note, Source: vitals.SourceAPI}
+	rel := store.Release{Site: req.Site, ID: req.ID, Note: req.Note, Source: store.SourceAPI}
 	if req.At != "" {
 		at, err := time.Parse(time.RFC3339, req.At)
 		if err != nil {
@@ -159,13 +160,13 @@ func (r *Releases) apiAdd(ctx *fasthttp.RequestCtx) {
 		}
 		rel.At = at
 	}
-	if src := string(ctx.QueryArgs().Peek("source")); src == vitals.SourceCLI {
+	if src := string(ctx.QueryArgs().Peek("source")); src == store.SourceCLI {
 		rel.Source = src
 	}
 	switch err := r.o.Registry.Record(rel); {
-	case errors.Is(err, vitals.ErrReleaseExists):
+	case errors.Is(err, store.ErrReleaseExists):
 		jsonError(ctx, fasthttp.StatusConflict, fmt.Sprintf("release %q of site %q is already recorded", rel.ID, rel.Site))
-	case errors.Is(err, vitals.ErrInvalidRelease):
+	case errors.Is(err, store.ErrInvalidRelease):
 		jsonError(ctx, fasthttp.StatusBadRequest, err.Error())
 	case err != nil:
 		r.o.Logger.Error("record release", "site", rel.Site, "release", rel.ID, "err", err)
@@ -195,7 +196,7 @@ func (r *Releases) apiList(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if list == nil {
-		list = []vitals.Release{}
+		list = []store.Release{}
 	}
 	writeJSON(ctx, fasthttp.StatusOK, list)
 }
@@ -248,16 +249,16 @@ func (r *Releases) apiReport(ctx *fasthttp.RequestCtx) {
 	}
 	o := r.o.Report
 	o.Now = r.o.Clock()
-	rep, err := r.o.Store.BuildReport(site, id, o)
+	rep, err := report.Build(r.o.Store, site, id, o)
 	switch {
-	case errors.Is(err, vitals.ErrNoRelease):
+	case errors.Is(err, store.ErrNoRelease):
 		jsonError(ctx, fasthttp.StatusNotFound, fmt.Sprintf("release %q of site %q is not recorded", id, site))
-	case errors.Is(err, vitals.ErrNoPredecessor):
+	case errors.Is(err, store.ErrNoPredecessor):
 		writeJSON(ctx, fasthttp.StatusConflict, ReportError{
 			Error:  fmt.Sprintf("release %q is the first of site %q: nothing to compare it with", id, site),
 			Reason: ReasonFirstRelease,
 		})
-	case errors.Is(err, vitals.ErrPredecessorGone):
+	case errors.Is(err, store.ErrPredecessorGone):
 		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, ReportError{Error: err.Error(), Reason: ReasonCannotCompare})
 	case err != nil:
 		r.o.Logger.Error("build report", "site", site, "release", id, "err", err)

@@ -16,8 +16,8 @@ import (
 
 	"github.com/edgevitals/edgevitals/proxy"
 	"github.com/edgevitals/edgevitals/proxy/proxytest"
-	"github.com/edgevitals/edgevitals/vitals"
 	"github.com/edgevitals/edgevitals/vitals/release"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // logRecords collects log records, for counting the lines a fault makes.
@@ -57,7 +57,7 @@ type headerFixture struct {
 	h        *proxytest.Harness
 	registry *release.Registry
 	releases *Releases
-	store    *vitals.Store
+	store    *store.Store
 	failing  atomic.Bool
 	writes   atomic.Int64 // attempts to write a release
 	release  atomic.Pointer[string]
@@ -81,11 +81,11 @@ func newHeaderFixture(t *testing.T) *headerFixture {
 	})
 	dir := t.TempDir()
 	var err error
-	if f.store, err = vitals.OpenStore(filepath.Join(dir, "edgevitals.db")); err != nil {
+	if f.store, err = store.OpenStore(filepath.Join(dir, "edgevitals.db")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.store.Close() })
-	dead, err := vitals.OpenStore(filepath.Join(dir, "closed.db"))
+	dead, err := store.OpenStore(filepath.Join(dir, "closed.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func newHeaderFixture(t *testing.T) *headerFixture {
 	f.registry, err = release.New(release.Options{
 		Store: f.store, Sites: f.h.Proxy.Sites, Metrics: f.h.Set, Clock: f.h.Clock.Now, Logger: slog.New(f.logs),
 		HeaderRetry: 30 * time.Second,
-		AddRelease: func(rel vitals.Release) error {
+		AddRelease: func(rel store.Release) error {
 			f.writes.Add(1)
 			if f.failing.Load() {
 				return dead.AddRelease(rel)
@@ -124,7 +124,7 @@ func (f *headerFixture) miss(t *testing.T) {
 	f.registry.Sync()
 }
 
-func (f *headerFixture) recorded(t *testing.T, id string) (vitals.Release, bool) {
+func (f *headerFixture) recorded(t *testing.T, id string) (store.Release, bool) {
 	t.Helper()
 	rel, ok, err := f.store.Release("blog", id)
 	if err != nil {
@@ -193,7 +193,7 @@ func TestReleaseHeaderRetriedAfterFailedWrite(t *testing.T) {
 	if !ok {
 		t.Fatal("v2 was never recorded after the store came back")
 	}
-	if !rel.At.Equal(firstSeen) || rel.Source != vitals.SourceHeader {
+	if !rel.At.Equal(firstSeen) || rel.Source != store.SourceHeader {
 		t.Errorf("v2 = at %v from %q, want at %v (first seen) from the header", rel.At, rel.Source, firstSeen)
 	}
 	if n := f.logs.count(slog.LevelInfo, "recorded after failed writes"); n != 1 {
@@ -288,11 +288,11 @@ func TestReleaseAPIStoreFailures(t *testing.T) {
 func TestKnownReleaseStoreFailure(t *testing.T) {
 	f := newHeaderFixture(t)
 	for _, id := range []string{"r1", "r2"} {
-		if err := f.store.AddRelease(vitals.Release{Site: "blog", ID: id, At: f.h.Clock.Now()}); err != nil {
+		if err := f.store.AddRelease(store.Release{Site: "blog", ID: id, At: f.h.Clock.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := f.registry.Record(vitals.Release{Site: "blog", ID: "r3", Source: vitals.SourceAPI}); err != nil {
+	if err := f.registry.Record(store.Release{Site: "blog", ID: "r3", Source: store.SourceAPI}); err != nil {
 		t.Fatal(err)
 	}
 	if !f.registry.KnownRelease("blog", "r1") || f.registry.KnownRelease("blog", "forged") {

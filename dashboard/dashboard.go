@@ -11,6 +11,7 @@ import (
 	_ "embed" // the dashboard's template
 	"fmt"
 	"html/template"
+	"log/slog"
 	"math"
 	"net/url"
 	"slices"
@@ -18,11 +19,11 @@ import (
 	"strings"
 	"time"
 
-	"log/slog"
-
 	"github.com/valyala/fasthttp"
 
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/cache"
+	"github.com/edgevitals/edgevitals/vitals/report"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 //go:embed dashboard.html
@@ -55,11 +56,11 @@ var dashRanges = []struct {
 
 // Options configure the dashboard.
 type Options struct {
-	Store *vitals.Store // required
+	Store *store.Store // required
 	// Sites returns the names of the sites now, the first shown by
 	// default; it is called on the request's goroutine. Required.
 	Sites  func() []string
-	Report vitals.ReportOptions
+	Report report.ReportOptions
 	Clock  func() time.Time // nil = time.Now
 	Logger *slog.Logger
 }
@@ -251,14 +252,14 @@ func (r *Dashboard) dashboard(site, releaseID, hoursArg string) (dashPage, int) 
 // the release before it: nil for the first release, and when the report
 // could not be built (the row says so, the log says why, and the rest of
 // the page still shows).
-func (r *Dashboard) dashRelease(all []vitals.Release, i int, opt vitals.ReportOptions) (dashRelease, *vitals.Report) {
+func (r *Dashboard) dashRelease(all []store.Release, i int, opt report.ReportOptions) (dashRelease, *report.Report) {
 	rel := all[i]
 	row := dashRelease{ID: rel.ID, At: dashStamp(rel.At), Source: rel.Source, Note: rel.Note, at: rel.At}
 	if i == 0 {
 		row.Verdict, row.Class, row.State = "first release", "v-first", "nothing before it to compare with"
 		return row, nil
 	}
-	rep, err := r.o.Store.BuildReport(rel.Site, rel.ID, opt)
+	rep, err := report.Build(r.o.Store, rel.Site, rel.ID, opt)
 	if err != nil {
 		r.o.Logger.Error("dashboard: build report", "site", rel.Site, "release", rel.ID, "err", err)
 		row.Verdict, row.Class, row.State = "no report", "v-error", "the report could not be built; the log has the details"
@@ -267,7 +268,7 @@ func (r *Dashboard) dashRelease(all []vitals.Release, i int, opt vitals.ReportOp
 	row.Verdict, row.Class = string(rep.Verdict), dashClass(rep.Verdict)
 	row.State = dashState(rep)
 	for _, l := range rep.Lines {
-		if l.Verdict == vitals.Regressed {
+		if l.Verdict == report.Regressed {
 			what := dashMetric(l.Metric)
 			if where := dashWhere(l); where != "" {
 				what += " on " + where
@@ -278,7 +279,7 @@ func (r *Dashboard) dashRelease(all []vitals.Release, i int, opt vitals.ReportOp
 	return row, &rep
 }
 
-func dashDetailOf(rel vitals.Release, rep *vitals.Report, row dashRelease, latest bool) *dashDetail {
+func dashDetailOf(rel store.Release, rep *report.Report, row dashRelease, latest bool) *dashDetail {
 	d := &dashDetail{ID: rel.ID, Note: rel.Note, Latest: latest, Verdict: row.Verdict, Class: row.Class, State: row.State}
 	if rep == nil {
 		d.First = row.Class == "v-first"
@@ -294,36 +295,36 @@ func dashDetailOf(rel vitals.Release, rep *vitals.Report, row dashRelease, lates
 		d.Lines = append(d.Lines, dashLineOf(l))
 	}
 	for _, name := range rep.NewUncacheable {
-		d.Reasons = append(d.Reasons, dashReason{Name: name, Meaning: reasonMeaning[name]})
+		d.Reasons = append(d.Reasons, dashReason{Name: name, Meaning: reasonMeaning(name)})
 	}
 	return d
 }
 
-func dashLineOf(l vitals.Line) dashLine {
+func dashLineOf(l report.Line) dashLine {
 	out := dashLine{
 		Metric: dashMetric(l.Metric), Where: dashWhere(l),
 		Before: "–", After: "–", Change: "–", P: "–",
 		N:       dashThousands(l.NBefore) + " → " + dashThousands(l.NAfter),
 		Verdict: string(l.Verdict), Class: dashClass(l.Verdict), Why: l.Why,
-		Regressed: l.Verdict == vitals.Regressed,
+		Regressed: l.Verdict == report.Regressed,
 	}
 	if l.NBefore > 0 {
-		out.Before = vitals.FormatValue(l.Metric, l.Before)
+		out.Before = report.FormatValue(l.Metric, l.Before)
 	}
 	if l.NAfter > 0 {
-		out.After = vitals.FormatValue(l.Metric, l.After)
+		out.After = report.FormatValue(l.Metric, l.After)
 	}
 	if l.NBefore > 0 && l.NAfter > 0 {
 		out.Change = dashChange(l.Metric, l.After-l.Before)
 	}
 	if l.PValue != nil {
-		out.P = vitals.FormatP(*l.PValue)
+		out.P = report.FormatP(*l.PValue)
 	}
 	return out
 }
 
 // dashSummary is the row of figures above the chart, over the range shown.
-func dashSummary(points []vitals.TrafficPoint, releases []dashRelease) []dashStat {
+func dashSummary(points []store.TrafficPoint, releases []dashRelease) []dashStat {
 	var sum dashCounts
 	for _, p := range points {
 		sum.add(p)
@@ -331,7 +332,7 @@ func dashSummary(points []vitals.TrafficPoint, releases []dashRelease) []dashSta
 	var out []dashStat
 	ratio := dashStat{Label: "Hit ratio", Value: "–", Note: "no cacheable request"}
 	if sum.cacheable > 0 {
-		ratio.Value = vitals.FormatValue("hit_ratio", float64(sum.hit)/float64(sum.cacheable))
+		ratio.Value = report.FormatValue("hit_ratio", float64(sum.hit)/float64(sum.cacheable))
 		ratio.Note = "of " + dashThousands(sum.cacheable) + " cacheable requests"
 	}
 	out = append(out, ratio)
@@ -360,7 +361,7 @@ type dashCounts struct {
 	minutes                                  int
 }
 
-func (c *dashCounts) add(p vitals.TrafficPoint) {
+func (c *dashCounts) add(p store.TrafficPoint) {
 	c.hit += p.Hit + p.Stale
 	c.cacheable += p.Cacheable()
 	c.total += p.Cacheable() + p.Bypass + p.Error
@@ -409,7 +410,7 @@ const (
 // and draws the hit ratio as a line (broken where no cacheable request was
 // counted), requests per minute as an area behind it, and a marker for each
 // release in the range.
-func dashChartOf(points []vitals.TrafficPoint, releases []dashRelease, from, to time.Time) *dashChart {
+func dashChartOf(points []store.TrafficPoint, releases []dashRelease, from, to time.Time) *dashChart {
 	if len(points) == 0 || !from.Before(to) {
 		return nil
 	}
@@ -590,7 +591,7 @@ func dashNiceTop(v float64) float64 {
 
 // dashChange is the report's signed change, with a typographic minus.
 func dashChange(metric string, d float64) string {
-	return strings.Replace(vitals.FormatChange(metric, d), "-", "−", 1)
+	return strings.Replace(report.FormatChange(metric, d), "-", "−", 1)
 }
 
 func dashTrim(s string) string {
@@ -614,7 +615,7 @@ func dashRate(v float64) string {
 }
 
 func dashThousands[T int | uint64](n T) string {
-	return vitals.Thousands(uint64(max(n, 0)))
+	return report.Thousands(uint64(max(n, 0)))
 }
 
 // dashMetric names a report metric for people: "LCP (lab)", "Cache hit ratio".
@@ -638,7 +639,7 @@ func dashMetric(metric string) string {
 // dashWhere is what part of the site a line covers: "/ (mobile)" for a lab
 // page and profile, "article pages (desktop)" for field data of a page
 // group and device, "goal order" for a conversion rate; "" for the site.
-func dashWhere(l vitals.Line) string {
+func dashWhere(l report.Line) string {
 	where := l.Where()
 	switch {
 	case where != "" && l.Profile != "":
@@ -649,20 +650,20 @@ func dashWhere(l vitals.Line) string {
 	return l.Profile
 }
 
-func dashClass(v vitals.Verdict) string {
+func dashClass(v report.Verdict) string {
 	switch v {
-	case vitals.Regressed:
+	case report.Regressed:
 		return "v-regressed"
-	case vitals.Improved:
+	case report.Improved:
 		return "v-improved"
-	case vitals.Same:
+	case report.Same:
 		return "v-same"
 	}
 	return "v-nodata"
 }
 
 // dashState says whether a report's verdict can still change.
-func dashState(rep vitals.Report) string {
+func dashState(rep report.Report) string {
 	switch {
 	case !rep.Open:
 		return "final"
@@ -672,21 +673,12 @@ func dashState(rep vitals.Report) string {
 	return "still collecting: some metrics need more data"
 }
 
-// reasonMeaning explains each uncacheable reason (the reason label of
-// edgevitals_uncacheable_total) to whoever reads the report.
-var reasonMeaning = map[string]string{
-	"set_cookie":    "the origin sets a cookie on responses, so they cannot be shared",
-	"private":       "the origin marks responses Cache-Control: private",
-	"no_store":      "the origin marks responses Cache-Control: no-store",
-	"authorization": "requests carry credentials (Authorization)",
-	"bypass_cookie": "visitors carry a login or session cookie",
-	"bypass_path":   "requests go to paths that are never cached (admin, cart, checkout)",
-	"vary_star":     "the origin sends Vary: *",
-	"vary_too_many": "the origin varies on more header fields than a stored copy can be keyed on",
-	"status":        "the origin answers with a status that is not cached",
-	"too_large":     "responses are larger than the cache's object size limit",
-	"method":        "requests use a method that is not cached",
-	"no_freshness":  "responses have no freshness information and no default TTL applies",
+// reasonMeaning explains an uncacheable reason (the reason label of
+// edgevitals_uncacheable_total, as the store keeps it); "" for a name the
+// cache does not know.
+func reasonMeaning(name string) string {
+	r, _ := cache.ReasonNamed(name) // an unknown name has no meaning to show
+	return r.Meaning()
 }
 
 func dashHref(site, release string, hours int) string {

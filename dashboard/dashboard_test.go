@@ -25,7 +25,9 @@ import (
 	"github.com/edgevitals/edgevitals/admin"
 	"github.com/edgevitals/edgevitals/cache"
 	"github.com/edgevitals/edgevitals/proxy"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/lab"
+	"github.com/edgevitals/edgevitals/vitals/report"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // dashFixture is a proxy with sites, its release registry over a real store
@@ -33,17 +35,17 @@ import (
 // proxy does not listen: the dashboard reads the store only.
 type dashFixture struct {
 	dash  *Dashboard
-	store *vitals.Store
+	store *store.Store
 	admin *admin.Admin
 	now   time.Time
 }
 
 func newDashFixture(tb testing.TB, ao admin.AdminOptions, sites ...string) *dashFixture {
 	tb.Helper()
-	return newDashFixtureWith(tb, ao, vitals.ReportOptions{}, sites...)
+	return newDashFixtureWith(tb, ao, report.ReportOptions{}, sites...)
 }
 
-func newDashFixtureWith(tb testing.TB, ao admin.AdminOptions, report vitals.ReportOptions, sites ...string) *dashFixture {
+func newDashFixtureWith(tb testing.TB, ao admin.AdminOptions, report report.ReportOptions, sites ...string) *dashFixture {
 	tb.Helper()
 	if len(sites) == 0 {
 		sites = []string{"blog"}
@@ -70,7 +72,7 @@ func newDashFixtureWith(tb testing.TB, ao admin.AdminOptions, report vitals.Repo
 	if err != nil {
 		tb.Fatal(err)
 	}
-	st, err := vitals.OpenStore(filepath.Join(tb.TempDir(), "edgevitals.db"))
+	st, err := store.OpenStore(filepath.Join(tb.TempDir(), "edgevitals.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func (f *dashFixture) get(tb testing.TB, target string, header ...string) (int, 
 
 func (f *dashFixture) addRelease(tb testing.TB, id, note string, at time.Time) {
 	tb.Helper()
-	if err := f.store.AddRelease(vitals.Release{Site: "blog", ID: id, Note: note, At: at, Source: vitals.SourceAPI}); err != nil {
+	if err := f.store.AddRelease(store.Release{Site: "blog", ID: id, Note: note, At: at, Source: store.SourceAPI}); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -150,10 +152,10 @@ func (f *dashFixture) fillHistory(tb testing.TB) {
 			ratio = 0.93
 		}
 		hit := uint64(float64(total) * ratio)
-		p := vitals.TrafficPoint{
+		p := store.TrafficPoint{
 			Site: "blog", At: at,
 			Hit: hit * 9 / 10, Stale: hit - hit*9/10, Miss: total - hit, Bypass: total / 50,
-			Origin: total - hit, OriginBuckets: make([]uint64, len(vitals.OriginBounds())+1),
+			Origin: total - hit, OriginBuckets: make([]uint64, len(store.OriginBounds())+1),
 		}
 		p.OriginBuckets[6] = p.Origin // 100-150 ms
 		if cookies > 0 {
@@ -171,7 +173,7 @@ func (f *dashFixture) fillHistory(tb testing.TB) {
 		}
 		cls := 0.02
 		for _, profile := range []string{"mobile", "desktop"} {
-			s := vitals.Sample{URL: "https://www.example.com/", Profile: profile, At: at, LCP: &lcp, CLS: &cls}
+			s := store.Sample{URL: "https://www.example.com/", Profile: profile, At: at, LCP: &lcp, CLS: &cls}
 			if err := f.store.AddSample("blog", "/", s); err != nil {
 				tb.Fatal(err)
 			}
@@ -187,13 +189,13 @@ func TestDashboardShowsReleasesAndVerdicts(t *testing.T) {
 	if status != fasthttp.StatusOK {
 		t.Fatalf("GET / = %d, want 200:\n%s", status, body)
 	}
-	rep, err := f.store.BuildReport("blog", "v1.1", vitals.ReportOptions{Now: f.now})
+	rep, err := report.Build(f.store, "blog", "v1.1", report.ReportOptions{Now: f.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var regressedWhy []string
 	for _, l := range rep.Lines {
-		if l.Verdict == vitals.Regressed {
+		if l.Verdict == report.Regressed {
 			regressedWhy = append(regressedWhy, l.Why)
 		}
 	}
@@ -262,7 +264,7 @@ func TestDashboardEscapesReleases(t *testing.T) {
 	hostileNote := `<img src=x onerror=alert(1)> & "quotes" </textarea></title>`
 	f.addRelease(t, "v1", "", f.now.Add(-2*time.Hour))
 	f.addRelease(t, hostileID, hostileNote, f.now.Add(-time.Hour))
-	if err := f.store.AddTraffic(vitals.TrafficPoint{Site: "blog", At: f.now.Add(-time.Minute), Hit: 5, Miss: 1}); err != nil {
+	if err := f.store.AddTraffic(store.TrafficPoint{Site: "blog", At: f.now.Add(-time.Minute), Hit: 5, Miss: 1}); err != nil {
 		t.Fatal(err)
 	}
 	status, body := f.get(t, "/")
@@ -303,7 +305,7 @@ func TestDashboardEmptyStore(t *testing.T) {
 
 func TestDashboardReportError(t *testing.T) {
 	// Options no report accepts: every report fails, the page still shows.
-	f := newDashFixtureWith(t, admin.AdminOptions{Loopback: true}, vitals.ReportOptions{Alpha: 2})
+	f := newDashFixtureWith(t, admin.AdminOptions{Loopback: true}, report.ReportOptions{Alpha: 2})
 	f.addRelease(t, "r1", "", f.now.Add(-2*time.Hour))
 	f.addRelease(t, "r2", "", f.now.Add(-time.Hour))
 	status, body := f.get(t, "/")
@@ -320,7 +322,7 @@ func TestDashboardReportError(t *testing.T) {
 func TestDashboardTrafficWithoutReleases(t *testing.T) {
 	f := newDashFixture(t, admin.AdminOptions{Loopback: true})
 	for i := range 5 {
-		p := vitals.TrafficPoint{Site: "blog", At: f.now.Add(-time.Duration(i) * time.Minute), Hit: 90, Miss: 10}
+		p := store.TrafficPoint{Site: "blog", At: f.now.Add(-time.Duration(i) * time.Minute), Hit: 90, Miss: 10}
 		if err := f.store.AddTraffic(p); err != nil {
 			t.Fatal(err)
 		}
@@ -406,9 +408,9 @@ func TestDashboardChartBuckets(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.hours), func(t *testing.T) {
 			from := now.Add(-time.Duration(tc.hours) * time.Hour)
-			var pts []vitals.TrafficPoint
+			var pts []store.TrafficPoint
 			for at := from.Add(time.Minute); !at.After(now); at = at.Add(time.Minute) {
-				pts = append(pts, vitals.TrafficPoint{Site: "blog", At: at, Hit: 3, Miss: 1})
+				pts = append(pts, store.TrafficPoint{Site: "blog", At: at, Hit: 3, Miss: 1})
 			}
 			c := dashChartOf(pts, nil, from, now)
 			if c == nil {
@@ -436,7 +438,7 @@ func TestDashboardChartGaps(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	from := now.Add(-time.Hour)
 	at := func(min int) time.Time { return from.Add(time.Duration(min) * time.Minute) }
-	pts := []vitals.TrafficPoint{
+	pts := []store.TrafficPoint{
 		{Site: "blog", At: at(5), Hit: 1},
 		{Site: "blog", At: at(6), Hit: 1},
 		{Site: "blog", At: at(20), Bypass: 4}, // traffic, but none cacheable: a gap in the ratio only
@@ -464,7 +466,7 @@ func TestDashboardMarkerLabelsDoNotOverlap(t *testing.T) {
 	for i := range 3 { // three releases within ten minutes, newest first
 		rels = append([]dashRelease{{ID: fmt.Sprintf("release-%d", i), at: from.Add(12*time.Hour + time.Duration(i)*5*time.Minute)}}, rels...)
 	}
-	c := dashChartOf([]vitals.TrafficPoint{{Site: "blog", At: now.Add(-time.Minute), Hit: 1}}, rels, from, now)
+	c := dashChartOf([]store.TrafficPoint{{Site: "blog", At: now.Add(-time.Minute), Hit: 1}}, rels, from, now)
 	seen := map[float64]string{}
 	for _, m := range c.Markers {
 		if other, ok := seen[m.LabelY]; ok {
@@ -484,15 +486,15 @@ func TestDashboardFormats(t *testing.T) {
 			t.Errorf("got %q, want %q", got, want)
 		}
 	}
-	f(vitals.FormatValue("lab_lcp_seconds", 0.0042), "4.2 ms")
-	f(vitals.FormatValue("lab_lcp_seconds", 0.42), "420 ms")
-	f(vitals.FormatValue("lab_lcp_seconds", 2.1), "2.1 s")
-	f(vitals.FormatValue("hit_ratio", 0.9123), "91.2%")
-	f(vitals.FormatValue("lab_cls", 0.05), "0.050")
+	f(report.FormatValue("lab_lcp_seconds", 0.0042), "4.2 ms")
+	f(report.FormatValue("lab_lcp_seconds", 0.42), "420 ms")
+	f(report.FormatValue("lab_lcp_seconds", 2.1), "2.1 s")
+	f(report.FormatValue("hit_ratio", 0.9123), "91.2%")
+	f(report.FormatValue("lab_cls", 0.05), "0.050")
 	f(dashChange("hit_ratio", -0.12), "−12.0 pt")
 	f(dashChange("lab_lcp_seconds", 0.4), "+400 ms")
-	f(vitals.FormatP(0.0004), "< 0.001")
-	f(vitals.FormatP(0.031), "0.031")
+	f(report.FormatP(0.0004), "< 0.001")
+	f(report.FormatP(0.031), "0.031")
 	f(dashRate(0.26), "0.3")
 	f(dashRate(42.4), "42")
 	f(dashRate(1260), "1.3k")
@@ -502,11 +504,11 @@ func TestDashboardFormats(t *testing.T) {
 	f(dashMetric("field_cls"), "CLS (field)")
 	f(dashMetric("hit_ratio"), "Cache hit ratio")
 	f(dashMetric("something_new"), "something_new")
-	f(dashWhere(vitals.Line{Page: "/", Profile: "mobile"}), "/ (mobile)")
-	f(dashWhere(vitals.Line{Group: "article", Profile: "desktop"}), "article pages (desktop)")
-	f(dashWhere(vitals.Line{Goal: "order"}), "goal order")
-	f(dashWhere(vitals.Line{}), "")
-	f(vitals.FormatValue("conversion_rate", 0.034), "3.4%")
+	f(dashWhere(report.Line{Page: "/", Profile: "mobile"}), "/ (mobile)")
+	f(dashWhere(report.Line{Group: "article", Profile: "desktop"}), "article pages (desktop)")
+	f(dashWhere(report.Line{Goal: "order"}), "goal order")
+	f(dashWhere(report.Line{}), "")
+	f(report.FormatValue("conversion_rate", 0.034), "3.4%")
 	for _, tc := range []struct{ in, want float64 }{{0, 4}, {3, 3.2}, {7, 8}, {9, 10}, {41, 60}, {1234, 1600}, {0.3, 0.32}, {100, 100}} {
 		if got := dashNiceTop(tc.in); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("dashNiceTop(%v) = %v, want %v", tc.in, got, tc.want)
@@ -542,7 +544,7 @@ func FuzzDashboardQuery(f *testing.F) {
 // verdicts visible, and a screenshot kept for people to look at (in
 // $EDGEVITALS_ARTIFACTS when set, else in the test's temp dir).
 func TestDashboardInChromium(t *testing.T) {
-	chromium, err := vitals.FindChromium(os.Getenv("EDGEVITALS_CHROMIUM"))
+	chromium, err := lab.FindChromium(os.Getenv("EDGEVITALS_CHROMIUM"))
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("CI needs Chromium for the dashboard test: %v", err)
@@ -553,7 +555,7 @@ func TestDashboardInChromium(t *testing.T) {
 	f.fillHistory(t)
 	addr := serveAdmin(t, f.admin)
 
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), vitals.AllocatorOptions(chromium, 1366, 900)...) // a laptop
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), lab.AllocatorOptions(chromium, 1366, 900)...) // a laptop
 	defer acancel()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()

@@ -23,8 +23,11 @@ import (
 	"github.com/edgevitals/edgevitals/config"
 	"github.com/edgevitals/edgevitals/dashboard"
 	"github.com/edgevitals/edgevitals/proxy"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/field"
+	"github.com/edgevitals/edgevitals/vitals/lab"
 	"github.com/edgevitals/edgevitals/vitals/release"
+	"github.com/edgevitals/edgevitals/vitals/report"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // app is one running edgevitals: the proxy and admin listeners and what
@@ -39,16 +42,16 @@ type app struct {
 	adminSrv *fasthttp.Server
 	proxyLn  net.Listener
 	adminLn  net.Listener
-	vstore   *vitals.Store
+	vstore   *store.Store
 	// recovered is set when the store file was damaged, moved aside and
 	// replaced by a fresh one; /readyz says so.
-	recovered *vitals.Recovery
-	sampler   *vitals.Sampler // nil when no page is configured or Chromium is missing
+	recovered *store.Recovery
+	sampler   *lab.Sampler // nil when no page is configured or Chromium is missing
 	registry  *release.Registry
-	releases  *admin.Releases   // traffic record, regression check, release API
-	peers     *admin.Peers      // nil without cluster.peers
-	rum       *vitals.Collector // nil unless rum.enabled
-	alerter   *admin.Alerter    // nil without alerts.webhook
+	releases  *admin.Releases  // traffic record, regression check, release API
+	peers     *admin.Peers     // nil without cluster.peers
+	rum       *field.Collector // nil unless rum.enabled
+	alerter   *admin.Alerter   // nil without alerts.webhook
 }
 
 // proxyOptions maps a validated config onto the proxy's typed options.
@@ -126,7 +129,7 @@ var buildHelp = map[string]string{
 // metricHelp is the HELP text of every family, from the packages that
 // define them, for the admin listener's /metrics.
 func metricHelp() []map[string]string {
-	return []map[string]string{proxy.MetricHelp(), vitals.MetricHelp(), release.MetricHelp(), buildHelp}
+	return []map[string]string{proxy.MetricHelp(), lab.MetricHelp(), field.MetricHelp(), release.MetricHelp(), buildHelp}
 }
 
 // buildProxy builds the data plane, with the field-data collector it
@@ -158,7 +161,7 @@ func (a *app) buildProxy() error {
 		// Origin responses arrive once run serves, after buildControl
 		// built the registry.
 		OnRelease:      func(site, id string, accept func()) { a.registry.Offer(site, id, accept) },
-		OriginBuckets:  vitals.OriginBounds(),
+		OriginBuckets:  store.OriginBounds(),
 		ReadTimeout:    cfg.Server.ReadTimeout.D(),
 		WriteTimeout:   cfg.Server.WriteTimeout.D(),
 		IdleTimeout:    cfg.Server.IdleTimeout.D(),
@@ -212,14 +215,14 @@ func (a *app) buildControl() error {
 	if a.registry, err = release.New(ro); err != nil {
 		return err
 	}
-	report := vitals.ReportOptions{
+	reports := report.ReportOptions{
 		MinSamples: cfg.Report.MinSamples,
 		Alpha:      0.05,
-		Thresholds: vitals.DefaultThresholds(),
+		Thresholds: report.DefaultThresholds(),
 	}
 	if u := cfg.Report.PrometheusURL; u != "" {
 		// Fleet: edge traffic and field data for reports come from every node.
-		report.Prometheus = vitals.NewPromSource(u, nil)
+		reports.Edge = report.NewPromSource(u, nil)
 	}
 	a.alerter = admin.NewAlerter(a.proxy, admin.AlertOptions{
 		Webhook: cfg.Alerts.Webhook,
@@ -228,7 +231,7 @@ func (a *app) buildControl() error {
 		MinRPS:  cfg.Alerts.MinRequestsPerSecond,
 		Logger:  a.log,
 	})
-	rel := admin.ReleasesOptions{Registry: a.registry, Store: a.vstore, Report: report, Logger: a.log}
+	rel := admin.ReleasesOptions{Registry: a.registry, Store: a.vstore, Report: reports, Logger: a.log}
 	if al := a.alerter; al != nil {
 		rel.Notify = al.NotifyRegressed
 	}
@@ -236,7 +239,7 @@ func (a *app) buildControl() error {
 		return err
 	}
 	a.releases.Register(a.admin)
-	dash := dashboard.New(dashboard.Options{Store: a.vstore, Sites: a.proxy.Sites, Report: report, Logger: a.log})
+	dash := dashboard.New(dashboard.Options{Store: a.vstore, Sites: a.proxy.Sites, Report: reports, Logger: a.log})
 	// Open on a loopback admin listener; elsewhere the admin asks for the token.
 	a.admin.Handle("GET", "/", dash.Handler, false)
 	return nil
@@ -327,7 +330,7 @@ func (a *app) openStore() error {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	var err error
-	a.vstore, a.recovered, err = vitals.OpenStoreRecovering(filepath.Join(a.cfg.DataDir, "edgevitals.db"), time.Now())
+	a.vstore, a.recovered, err = store.OpenStoreRecovering(filepath.Join(a.cfg.DataDir, "edgevitals.db"), time.Now())
 	if err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
@@ -344,14 +347,14 @@ func (a *app) openStore() error {
 
 // newCollector builds the field-data collector: real visitors' Core Web
 // Vitals and conversions, from the beacon the proxy injects.
-func (a *app) newCollector() (*vitals.Collector, error) {
+func (a *app) newCollector() (*field.Collector, error) {
 	sites := siteNames(a.cfg)
-	var goals []vitals.Goal
+	var goals []field.Goal
 	for _, c := range a.cfg.Conversions {
-		goals = append(goals, vitals.Goal{Site: c.Site, Name: c.Name, Path: c.Path})
+		goals = append(goals, field.Goal{Site: c.Site, Name: c.Name, Path: c.Path})
 	}
 	store := a.vstore
-	c, err := vitals.NewCollector(vitals.CollectorOptions{
+	c, err := field.NewCollector(field.CollectorOptions{
 		Sites:      sites,
 		Goals:      goals,
 		SampleRate: a.cfg.RUM.SampleRate,
@@ -376,15 +379,15 @@ func (a *app) startSampler() error {
 	if len(cfg.Vitals.Pages) == 0 {
 		return nil
 	}
-	pages := make([]vitals.Page, 0, len(cfg.Vitals.Pages))
+	pages := make([]lab.Page, 0, len(cfg.Vitals.Pages))
 	for _, p := range cfg.Vitals.Pages {
-		pages = append(pages, vitals.Page{
+		pages = append(pages, lab.Page{
 			Site: p.Site, URL: p.URL, Profiles: p.Profiles, Interval: p.Interval.D(),
 			Cold: p.Cold, Selector: p.Selector,
 		})
 	}
 	px := a.proxy
-	a.sampler, err = vitals.NewSampler(vitals.SamplerOptions{
+	a.sampler, err = lab.NewSampler(lab.SamplerOptions{
 		Chromium:    cfg.Vitals.Chromium,
 		Pages:       pages,
 		Concurrency: cfg.Vitals.Concurrency,
@@ -398,7 +401,7 @@ func (a *app) startSampler() error {
 			return err
 		},
 	})
-	if errors.Is(err, vitals.ErrNoChromium) {
+	if errors.Is(err, lab.ErrNoChromium) {
 		a.log.Error("lab sampler off: " + err.Error())
 		a.sampler = nil
 		return nil

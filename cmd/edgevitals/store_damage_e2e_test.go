@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/edgevitals/edgevitals/config"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // TestServeWithDamagedStore: serve started on a data_dir whose store file
@@ -27,13 +27,13 @@ func TestServeWithDamagedStore(t *testing.T) {
 	// A store as a running edgevitals leaves it, with enough in it to
 	// span pages.
 	dir := t.TempDir()
-	st, err := vitals.OpenStore(filepath.Join(dir, "edgevitals.db"))
+	st, err := store.OpenStore(filepath.Join(dir, "edgevitals.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now().Add(-48 * time.Hour)
 	for i := range 300 {
-		s := vitals.Sample{URL: "http://www.example.com/", Profile: "mobile", At: t0.Add(time.Duration(i) * time.Minute), CacheStatus: strings.Repeat("x", 100)}
+		s := store.Sample{URL: "http://www.example.com/", Profile: "mobile", At: t0.Add(time.Duration(i) * time.Minute), CacheStatus: strings.Repeat("x", 100)}
 		if err := st.AddSample("blog", "/", s); err != nil {
 			t.Fatal(err)
 		}

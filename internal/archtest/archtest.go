@@ -27,14 +27,14 @@ var Rules = map[string][]string{
 	"deploy":            {Any}, // assets and their tests
 	"deploy/...":        {Any},
 	"internal/...":      nil,
-	"config":            nil,
+	"config":            {"internal/label"},
 	"cache":             nil,
 	"proxy":             {"cache"},
 	"proxy/proxytest":   {"proxy", "cache"}, // a proxy on loopback for the tests of the packages above it
 	"admin":             {"proxy", "cache", "config", "vitals/..."},
-	"dashboard":         {"vitals/report", "vitals/store", "vitals/release"},
-	"vitals/lab":        nil,
-	"vitals/field":      {"vitals/lab"},
+	"dashboard":         {"vitals/report", "vitals/store", "cache"}, // cache: what an uncacheable reason means
+	"vitals/lab":        {"vitals/store"},                           // Sample is the store's record
+	"vitals/field":      {"vitals/lab", "vitals/store", "internal/label"},
 	"vitals/release":    {"vitals/store"},
 	"vitals/insight":    nil,
 	"vitals/report":     {"vitals/store"},

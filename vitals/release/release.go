@@ -18,7 +18,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // Burster is the part of the lab sampler releases use: extra samples soon
@@ -27,7 +27,7 @@ type Burster interface{ Burst(site string) }
 
 // Options configure the release registry.
 type Options struct {
-	Store *vitals.Store
+	Store *store.Store
 	// Sites returns the names of the sites releases may name, now (a
 	// config reload changes them); it is called on the goroutine that
 	// records a release, and once by New. Required.
@@ -41,9 +41,9 @@ type Options struct {
 	// Store.AddRelease (a writer that also mirrors releases elsewhere). It
 	// is called on the goroutine that records the release: the API
 	// handler's, or the one a release header change starts. It must be
-	// durable when it returns nil, and return vitals.ErrReleaseExists
+	// durable when it returns nil, and return store.ErrReleaseExists
 	// (wrapped) for a release already recorded. nil means Store.AddRelease.
-	AddRelease func(vitals.Release) error
+	AddRelease func(store.Release) error
 	// HeaderRetry is how long a site waits after a release seen in its
 	// release header failed to be written before a later origin response
 	// tries again, on Clock; 0 means DefaultHeaderRetry.
@@ -64,9 +64,9 @@ type Registry struct {
 
 	set       *metrics.Set // o.Metrics, or a set of its own
 	mu        sync.Mutex
-	recent    map[string][]vitals.Release // per site, newest last, at most keepReleaseInfo
-	regressed map[string]string           // site -> latest release id when its report regressed
-	failing   map[string]int              // site -> header release writes failed in a row
+	recent    map[string][]store.Release // per site, newest last, at most keepReleaseInfo
+	regressed map[string]string          // site -> latest release id when its report regressed
+	failing   map[string]int             // site -> header release writes failed in a row
 
 	readFailing atomic.Bool // KnownRelease's store reads fail
 }
@@ -95,7 +95,7 @@ func New(o Options) (*Registry, error) {
 	if o.HeaderRetry <= 0 {
 		o.HeaderRetry = DefaultHeaderRetry
 	}
-	r := &Registry{o: o, set: o.Metrics, recent: map[string][]vitals.Release{},
+	r := &Registry{o: o, set: o.Metrics, recent: map[string][]store.Release{},
 		regressed: map[string]string{}, failing: map[string]int{}}
 	if r.set == nil {
 		r.set = metrics.NewSet()
@@ -242,21 +242,21 @@ func (r *Registry) writeErrors(site string) *metrics.Counter {
 var releaseID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$`)
 
 // Record adds a release. It is durable when Record returns.
-func (r *Registry) Record(rel vitals.Release) error {
+func (r *Registry) Record(rel store.Release) error {
 	if !slices.Contains(r.o.Sites(), rel.Site) {
-		return fmt.Errorf("%w: unknown site %q", vitals.ErrInvalidRelease, rel.Site)
+		return fmt.Errorf("%w: unknown site %q", store.ErrInvalidRelease, rel.Site)
 	}
 	if !releaseID.MatchString(rel.ID) {
-		return fmt.Errorf("%w: release id %q: want 1-64 of A-Z a-z 0-9 . _ : + -", vitals.ErrInvalidRelease, rel.ID)
+		return fmt.Errorf("%w: release id %q: want 1-64 of A-Z a-z 0-9 . _ : + -", store.ErrInvalidRelease, rel.ID)
 	}
 	if len(rel.Note) > 1024 {
-		return fmt.Errorf("%w: note longer than 1024 bytes", vitals.ErrInvalidRelease)
+		return fmt.Errorf("%w: note longer than 1024 bytes", store.ErrInvalidRelease)
 	}
 	if rel.At.IsZero() {
 		rel.At = r.o.Clock()
 	}
 	if err := r.o.AddRelease(rel); err != nil {
-		if !errors.Is(err, vitals.ErrReleaseExists) && !errors.Is(err, vitals.ErrInvalidRelease) {
+		if !errors.Is(err, store.ErrReleaseExists) && !errors.Is(err, store.ErrInvalidRelease) {
 			r.writeErrors(rel.Site).Inc()
 		}
 		return err
@@ -275,12 +275,12 @@ func (r *Registry) Record(rel vitals.Release) error {
 // failed. It logs once per streak of failures, and once when a write
 // succeeds after a streak.
 func (r *Registry) fromHeader(site, id string, at time.Time) error {
-	err := r.Record(vitals.Release{Site: site, ID: id, At: at, Source: vitals.SourceHeader})
+	err := r.Record(store.Release{Site: site, ID: id, At: at, Source: store.SourceHeader})
 	switch {
-	case errors.Is(err, vitals.ErrInvalidRelease):
+	case errors.Is(err, store.ErrInvalidRelease):
 		r.o.Logger.Warn("release from origin header not recorded", "site", site, "release", id, "err", err)
 		return nil // the same value will never do
-	case err != nil && !errors.Is(err, vitals.ErrReleaseExists):
+	case err != nil && !errors.Is(err, store.ErrReleaseExists):
 		r.mu.Lock()
 		r.failing[site]++
 		first := r.failing[site] == 1
@@ -301,7 +301,7 @@ func (r *Registry) fromHeader(site, id string, at time.Time) error {
 	return nil
 }
 
-func (r *Registry) remember(rel vitals.Release) {
+func (r *Registry) remember(rel store.Release) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	list := append(r.recent[rel.Site], rel)
