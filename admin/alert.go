@@ -67,14 +67,19 @@ func NewAlerter(p *proxy.Server, o AlertOptions) *Alerter {
 
 // Run evaluates every Interval until ctx ends.
 func (a *Alerter) Run(ctx context.Context) {
-	t := time.NewTicker(a.o.Interval)
+	every(ctx, a.o.Interval, func() { a.Evaluate(ctx) })
+}
+
+// every calls f every d, on the caller's goroutine, until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.Evaluate(ctx)
+			f()
 		}
 	}
 }

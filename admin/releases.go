@@ -117,17 +117,10 @@ func (r *Releases) RecordTraffic() {
 // ctx ends.
 func (r *Releases) Run(ctx context.Context) {
 	r.RecordTraffic()
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.RecordTraffic()
-			r.CheckRegressions()
-		}
-	}
+	every(ctx, time.Minute, func() {
+		r.RecordTraffic()
+		r.CheckRegressions()
+	})
 }
 
 // Register adds the release endpoints to the admin API.

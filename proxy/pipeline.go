@@ -457,19 +457,17 @@ func joined(h *fasthttp.ResponseHeader, name string) []byte {
 // storedFields copies the response fields an entry replays. One backing
 // array holds every name and value.
 func storedFields(h *fasthttp.ResponseHeader) []cache.Field {
-	conn := connectionTokens(h.PeekAll("Connection"))
-	skip := func(k []byte) bool { return storedHeaderSkip(k) || isHopByHop(k) || listed(conn, k) }
 	n, size := 0, 0
-	for k, v := range h.All() {
-		if !skip(k) {
+	for k, v := range endToEnd(h) {
+		if !storedHeaderSkip(k) {
 			n++
 			size += len(k) + len(v)
 		}
 	}
 	fields := make([]cache.Field, 0, n)
 	buf := make([]byte, 0, size)
-	for k, v := range h.All() {
-		if skip(k) {
+	for k, v := range endToEnd(h) {
+		if storedHeaderSkip(k) {
 			continue
 		}
 		buf = append(buf, k...)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"slices"
 	"sort"
 	"sync"
@@ -238,19 +237,13 @@ func (r *Registry) writeErrors(site string) *metrics.Counter {
 	return r.set.GetOrCreateCounter(fmt.Sprintf(`edgevitals_release_write_errors_total{site=%q}`, site))
 }
 
-// releaseID is what a release id may look like: it becomes a label value.
-var releaseID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$`)
-
 // Record adds a release. It is durable when Record returns.
 func (r *Registry) Record(rel store.Release) error {
 	if !slices.Contains(r.o.Sites(), rel.Site) {
 		return fmt.Errorf("%w: unknown site %q", store.ErrInvalidRelease, rel.Site)
 	}
-	if !releaseID.MatchString(rel.ID) {
-		return fmt.Errorf("%w: release id %q: want 1-64 of A-Z a-z 0-9 . _ : + -", store.ErrInvalidRelease, rel.ID)
-	}
-	if len(rel.Note) > 1024 {
-		return fmt.Errorf("%w: note longer than 1024 bytes", store.ErrInvalidRelease)
+	if err := errors.Join(store.CheckReleaseID(rel.ID), store.CheckReleaseNote(rel.Note)); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrInvalidRelease, err)
 	}
 	if rel.At.IsZero() {
 		rel.At = r.o.Clock()

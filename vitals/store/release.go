@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -32,9 +33,31 @@ const (
 // Bounds of what a release record holds: an ID becomes a Prometheus label
 // value and a note is a line of text, not a changelog.
 const (
-	maxReleaseID   = 256
-	maxReleaseNote = 4096
+	MaxReleaseID   = 64   // bytes
+	MaxReleaseNote = 1024 // bytes
 )
+
+// releaseID is what a release id may look like.
+var releaseID = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,%d}$`, MaxReleaseID-1))
+
+// CheckReleaseID says what is wrong with a release id, nil when nothing:
+// the one rule of ids, for the registry that takes them from users and for
+// the store that keeps them.
+func CheckReleaseID(id string) error {
+	if !releaseID.MatchString(id) {
+		return fmt.Errorf("release id %q: want 1-%d of A-Z a-z 0-9 . _ : + -", id, MaxReleaseID)
+	}
+	return nil
+}
+
+// CheckReleaseNote says what is wrong with a release note, nil when
+// nothing.
+func CheckReleaseNote(note string) error {
+	if len(note) > MaxReleaseNote {
+		return fmt.Errorf("note longer than %d bytes", MaxReleaseNote)
+	}
+	return nil
+}
 
 var (
 	// ErrInvalidRelease is returned for a release that fails validation
@@ -77,15 +100,7 @@ func (r Release) check() error {
 	if r.Site == "" {
 		errs = append(errs, errors.New("no site"))
 	}
-	if r.ID == "" {
-		errs = append(errs, errors.New("no id"))
-	}
-	if len(r.ID) > maxReleaseID {
-		errs = append(errs, fmt.Errorf("id of %d bytes, at most %d", len(r.ID), maxReleaseID))
-	}
-	if len(r.Note) > maxReleaseNote {
-		errs = append(errs, fmt.Errorf("note of %d bytes, at most %d", len(r.Note), maxReleaseNote))
-	}
+	errs = append(errs, CheckReleaseID(r.ID), CheckReleaseNote(r.Note))
 	if r.At.IsZero() {
 		errs = append(errs, errors.New("no start time"))
 	}
@@ -94,7 +109,7 @@ func (r Release) check() error {
 	default:
 		errs = append(errs, fmt.Errorf("source %q: want %q, %q or %q", r.Source, SourceAPI, SourceHeader, SourceCLI))
 	}
-	errs = append(errs, checkName("site", r.Site), checkName("id", r.ID))
+	errs = append(errs, checkName("site", r.Site))
 	return errors.Join(errs...)
 }
 
