@@ -39,7 +39,7 @@ var Rules = map[string][]string{
 	"vitals/insight":    nil,
 	"vitals/report":     {"vitals/store"},
 	"vitals/store":      nil,
-	"vitals/vitalstest": nil, // pages for the lab and field tests to measure
+	"vitals/vitalstest": {"vitals/store"}, // pages for the lab and field tests to measure, a store for their tests
 }
 
 // Package is one node of an import graph: its path relative to the module

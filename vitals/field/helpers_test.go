@@ -4,16 +4,10 @@ import (
 	"testing"
 
 	"github.com/edgevitals/edgevitals/vitals/store"
+	"github.com/edgevitals/edgevitals/vitals/vitalstest"
 )
 
-// Helpers the tests of this package share with those of vitals/store.
+// Helpers the tests of this package share with those of vitals/store
+// (whose own tests cannot import vitalstest: it imports the store).
 
-func openTestStore(t *testing.T, path string) *store.Store {
-	t.Helper()
-	st, err := store.OpenStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func openTestStore(t *testing.T, path string) *store.Store { return vitalstest.OpenStore(t, path) }

@@ -7,14 +7,11 @@ package field
 import (
 	"container/list"
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"math/bits"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,15 +19,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/edgevitals/edgevitals/vitals/lab"
 	"github.com/edgevitals/edgevitals/vitals/store"
 )
-
-//go:embed rum.js
-var rumJS string
-
-// samplePlaceholder is where rum.js takes the sample rate.
-const samplePlaceholder = `'__SAMPLE_RATE__'`
 
 // Defaults of CollectorOptions.
 const (
@@ -234,117 +224,6 @@ func NewCollector(o CollectorOptions) (*Collector, error) {
 		c.sites[name] = st
 	}
 	return c, nil
-}
-
-// Script returns /__edgevitals/rum.js: measure.js and the field reporter,
-// with comments stripped and the sample rate baked in (under 6 KB). It is
-// the same for every page, so it can be cached for long. The caller must
-// not modify the returned bytes.
-func (c *Collector) Script() []byte {
-	return c.script
-}
-
-func buildScript(rate float64) ([]byte, error) {
-	if strings.Count(rumJS, samplePlaceholder) != 1 {
-		return nil, errors.New("rum.js: the sample rate placeholder must appear once")
-	}
-	rum := strings.Replace(rumJS, samplePlaceholder, strconv.FormatFloat(rate, 'g', -1, 64), 1)
-	return []byte(compactJS(lab.Script) + compactJS(rum)), nil
-}
-
-// compactJS strips comments, indentation and the spaces next to
-// punctuation from the edgevitals scripts, and joins lines where no
-// automatic semicolon can be at stake (after { ; , and before } ) ] .). It
-// knows string literals but not regular expression literals or template
-// strings, which those scripts therefore do not use.
-func compactJS(src string) string {
-	var lines []string
-	var line []byte
-	endLine := func() {
-		if len(line) > 0 {
-			lines = append(lines, string(line))
-		}
-		line = line[:0]
-	}
-	for i := 0; i < len(src); i++ {
-		switch ch := src[i]; {
-		case ch == '\'' || ch == '"':
-			j := i + 1
-			for j < len(src) && src[j] != ch && src[j] != '\n' {
-				if src[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			j = min(j, len(src)-1)
-			line = append(line, src[i:j+1]...)
-			i = j
-		case ch == '/' && i+1 < len(src) && src[i+1] == '/':
-			for i+1 < len(src) && src[i+1] != '\n' {
-				i++
-			}
-		case ch == '\n':
-			endLine()
-		case ch == ' ' || ch == '\t' || ch == '\r' || ch == '/' && i+1 < len(src) && src[i+1] == '*':
-			// A run of spaces and block comments is one space, or none.
-			j, newline := i, false
-			for j < len(src) {
-				if c := src[j]; c == ' ' || c == '\t' || c == '\r' {
-					j++
-					continue
-				}
-				if src[j] != '/' || j+1 >= len(src) || src[j+1] != '*' {
-					break
-				}
-				end := strings.Index(src[j+2:], "*/")
-				if end < 0 {
-					j = len(src)
-					break
-				}
-				newline = newline || strings.Contains(src[j+2:j+2+end], "\n")
-				j += end + 4
-			}
-			i = j - 1
-			if newline {
-				endLine() // a comment over lines ends a line for semicolon insertion
-				continue
-			}
-			if len(line) == 0 || j >= len(src) || src[j] == '\n' || src[j] == '/' && j+1 < len(src) && src[j+1] == '/' {
-				continue
-			}
-			prev, next := line[len(line)-1], src[j]
-			if (isPunct(prev) || isPunct(next)) && !(prev == next && (prev == '+' || prev == '-')) {
-				continue
-			}
-			line = append(line, ' ')
-		default:
-			line = append(line, ch)
-		}
-	}
-	endLine()
-	var b strings.Builder
-	b.Grow(len(src))
-	for i, l := range lines {
-		l = strings.TrimSpace(l)
-		if l == "" {
-			continue
-		}
-		if i > 0 && b.Len() > 0 {
-			last := b.String()[b.Len()-1]
-			if !strings.ContainsRune("{;,", rune(last)) && !strings.ContainsRune("})].", rune(l[0])) {
-				b.WriteByte('\n')
-			}
-		}
-		b.WriteString(l)
-	}
-	b.WriteByte('\n')
-	return b.String()
-}
-
-// isPunct reports whether a space next to c can go: c is an operator or
-// bracket, never part of a name, number or keyword.
-func isPunct(c byte) bool {
-	return strings.IndexByte("{}()[];,=:?<>&|!+-*%.", c) >= 0
 }
 
 // Beacon validates and counts one beacon. site is the proxy's site for the
@@ -615,47 +494,4 @@ func (c *Collector) Run(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-// limiter is a token bucket per client, one refill of perMin a minute. Its
-// buckets are a fixed table indexed by a keyed hash of the client, so its
-// memory is bounded and it never holds an address; two clients that share
-// a slot share a budget, which at 16,384 slots is rare.
-type limiter struct {
-	seed   maphash.Seed
-	perMin float64
-	mu     sync.Mutex
-	slots  [1 << 14]struct {
-		tokens float64
-		last   int64 // unix ns; 0 = unused
-	}
-}
-
-func newLimiter(perMin int) *limiter {
-	return &limiter{seed: maphash.MakeSeed(), perMin: float64(perMin)}
-}
-
-func (l *limiter) slot(client string) int {
-	return int(maphash.String(l.seed, client) & (uint64(len(l.slots)) - 1))
-}
-
-func (l *limiter) allow(client string, now time.Time) bool {
-	i := l.slot(client)
-	t := now.UnixNano()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := &l.slots[i]
-	if s.last == 0 {
-		s.tokens = l.perMin
-	} else if d := t - s.last; d > 0 {
-		s.tokens = min(l.perMin, s.tokens+float64(d)*l.perMin/float64(time.Minute))
-	}
-	if t > s.last {
-		s.last = t
-	}
-	if s.tokens < 1 {
-		return false
-	}
-	s.tokens--
-	return true
 }

@@ -41,8 +41,9 @@ const (
 var releaseID = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,%d}$`, MaxReleaseID-1))
 
 // CheckReleaseID says what is wrong with a release id, nil when nothing:
-// the one rule of ids, for the registry that takes them from users and for
-// the store that keeps them.
+// the rule of the ids the registry takes from users (an id becomes a label
+// value). The store itself keeps any id within MaxReleaseID bytes and
+// without a NUL, so what an older file holds still reads and shows.
 func CheckReleaseID(id string) error {
 	if !releaseID.MatchString(id) {
 		return fmt.Errorf("release id %q: want 1-%d of A-Z a-z 0-9 . _ : + -", id, MaxReleaseID)
@@ -100,7 +101,13 @@ func (r Release) check() error {
 	if r.Site == "" {
 		errs = append(errs, errors.New("no site"))
 	}
-	errs = append(errs, CheckReleaseID(r.ID), CheckReleaseNote(r.Note))
+	if r.ID == "" {
+		errs = append(errs, errors.New("no id"))
+	}
+	if len(r.ID) > MaxReleaseID {
+		errs = append(errs, fmt.Errorf("id of %d bytes, at most %d", len(r.ID), MaxReleaseID))
+	}
+	errs = append(errs, CheckReleaseNote(r.Note))
 	if r.At.IsZero() {
 		errs = append(errs, errors.New("no start time"))
 	}
@@ -109,7 +116,7 @@ func (r Release) check() error {
 	default:
 		errs = append(errs, fmt.Errorf("source %q: want %q, %q or %q", r.Source, SourceAPI, SourceHeader, SourceCLI))
 	}
-	errs = append(errs, checkName("site", r.Site))
+	errs = append(errs, checkName("site", r.Site), checkName("id", r.ID))
 	return errors.Join(errs...)
 }
 

@@ -103,7 +103,6 @@ func TestStoreReleaseRejects(t *testing.T) {
 		{"nul in site", Release{Site: "bl\x00og", ID: "v1", At: at}},
 		{"nul in id", Release{Site: "blog", ID: "v\x001", At: at}},
 		{"unknown source", Release{Site: "blog", ID: "v1", At: at, Source: "ftp"}},
-		{"space in id", Release{Site: "blog", ID: "v 1", At: at}},
 		{"long id", Release{Site: "blog", ID: strings.Repeat("x", MaxReleaseID+1), At: at}},
 		{"long note", Release{Site: "blog", ID: "v1", At: at, Note: strings.Repeat("x", MaxReleaseNote+1)}},
 	}

@@ -90,7 +90,7 @@ func OpenStore(path string) (*Store, error) {
 			file.Close() // the panic's error is the one worth reporting
 		}
 		return nil, err
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("open store %s: another edgevitals holds it", path)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
 		return nil, &DamagedError{Path: path, Problem: err.Error()}
