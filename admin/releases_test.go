@@ -147,8 +147,8 @@ func (f *headerFixture) writeErrors() string {
 // fails, later responses try again, at most once per HeaderRetry per site
 // on the injected clock (not once per response); each failure is counted
 // in edgevitals_release_write_errors_total, the streak is logged once, and
-// the release, once written, starts when it was first seen. It used to be
-// marked seen before the write, so one failed write lost it for good.
+// the release, once written, starts when it was first seen. Marking it
+// seen before the write would lose it for good on one failed write.
 func TestReleaseHeaderRetriedAfterFailedWrite(t *testing.T) {
 	f := newHeaderFixture(t)
 	if got := f.writeErrors(); got != "0" {

@@ -14,8 +14,8 @@ import (
 // TestReportGuardrailCannotCompare: `report -fail-on regressed` passes
 // only a site's very first release without a comparison. Retention goes by
 // the end of a release's window, so the release a new one compares
-// against is still there (it used to be pruned by its start, and the
-// guardrail then passed a regressed release as "first release"); a report
+// against is still there (pruned by its start, the guardrail would pass a
+// regressed release as "first release"); a report
 // with no line that could compare, or whose predecessor retention did
 // delete, stops the pipeline and says why. Prune is handed the bound the
 // app's clock would give it.

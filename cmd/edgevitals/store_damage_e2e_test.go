@@ -21,8 +21,8 @@ import (
 // overwritten) keeps the edge up: it caches and serves the site, logs one
 // line naming the file, where it went and what was wrong, keeps the
 // damaged file byte for byte, records releases on a fresh store, and
-// /readyz says what is off while staying ready. It used to die with SIGBUS
-// (truncated) or exit with "invalid database" (overwritten).
+// /readyz says what is off while staying ready, instead of dying with SIGBUS
+// (truncated) or exiting with "invalid database" (overwritten).
 func TestServeWithDamagedStore(t *testing.T) {
 	// A store as a running edgevitals leaves it, with enough in it to
 	// span pages.

@@ -12,13 +12,13 @@ import (
 	"io"
 	"log/slog"
 	"math/bits"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/edgevitals/edgevitals/internal/label"
 	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
@@ -129,17 +129,17 @@ type session struct {
 	last  time.Time
 }
 
-// NewCollector checks the options, registers the collector's metrics and
-// builds its script. Its error names every problem.
-func NewCollector(o CollectorOptions) (*Collector, error) {
+// check returns every problem of o at once, and the page groups and the
+// goals of each site it configures.
+func (o CollectorOptions) check() (grouper, map[string]siteGoals, error) {
 	var errs []error
 	if len(o.Sites) == 0 {
 		errs = append(errs, errors.New("rum: no site"))
 	}
 	known := map[string]bool{}
 	for _, s := range o.Sites {
-		if s == "" || strings.ContainsAny(s, "\x00\"\\\n") {
-			errs = append(errs, fmt.Errorf("rum: site name %q: must be non-empty, without NUL, quote, backslash or newline", s))
+		if !label.Match(s) {
+			errs = append(errs, fmt.Errorf("rum: site name %q: must match %s (it is a metric label)", s, label.Pattern))
 		}
 		if known[s] {
 			errs = append(errs, fmt.Errorf("rum: site %q listed twice", s))
@@ -171,7 +171,14 @@ func NewCollector(o CollectorOptions) (*Collector, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if err := errors.Join(errs...); err != nil {
+	return groups, goals, errors.Join(errs...)
+}
+
+// NewCollector checks the options, registers the collector's metrics and
+// builds its script. Its error names every problem.
+func NewCollector(o CollectorOptions) (*Collector, error) {
+	groups, goals, err := o.check()
+	if err != nil {
 		return nil, err
 	}
 	if o.RatePerMinute == 0 {
