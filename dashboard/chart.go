@@ -97,7 +97,25 @@ func dashChartOf(points []store.TrafficPoint, releases []dashRelease, from, to t
 	yRatio := func(v float64) float64 { return chartBottom - (chartBottom-chartTop)*v }
 	yRate := func(v float64) float64 { return chartBottom - (chartBottom-chartTop)*v/rateTop }
 
-	var ratio, rate strings.Builder
+	c.RatioPath = dashRatioPath(buckets, center, yRatio)
+	c.RatePath = dashRatePath(buckets, bw, center, yRate)
+
+	for q := 0; q <= 4; q++ {
+		v := float64(q) / 4
+		c.Grid = append(c.Grid, dashTick{Pos: yRatio(v), Label: strconv.Itoa(q*25) + "%", Right: dashRate(rateTop * v)})
+	}
+	c.XTicks = dashTimeTicks(from, to, xOf)
+
+	c.Markers = dashMarkersOf(releases, from, to, xOf)
+	c.Desc = fmt.Sprintf("Hit ratio and requests per minute in %s buckets from %s to %s, with %d release markers", c.Bucket, dashStamp(from), dashStamp(to), len(c.Markers))
+	return c
+}
+
+// dashRatioPath is the hit ratio line: one run per run of buckets with
+// cacheable requests, a dot for a lone bucket.
+func dashRatioPath(buckets []dashCounts, center func(int) float64, yRatio func(float64) float64) string {
+	var ratio strings.Builder
+	n := len(buckets)
 	for i := 0; i < n; {
 		// The hit ratio: one line per run of buckets with cacheable requests.
 		j := i
@@ -117,6 +135,14 @@ func dashChartOf(points []store.TrafficPoint, releases []dashRelease, from, to t
 		}
 		i = max(j, i+1)
 	}
+	return ratio.String()
+}
+
+// dashRatePath is the requests-per-minute area: one per run of buckets
+// with recorded minutes.
+func dashRatePath(buckets []dashCounts, bw float64, center func(int) float64, yRate func(float64) float64) string {
+	var rate strings.Builder
+	n := len(buckets)
 	for i := 0; i < n; {
 		// Requests per minute: one area per run of buckets with recorded minutes.
 		if buckets[i].minutes == 0 {
@@ -142,16 +168,14 @@ func dashChartOf(points []store.TrafficPoint, releases []dashRelease, from, to t
 		fmt.Fprintf(&rate, "L%.1f %.1fZ", x1, chartBottom)
 		i = j
 	}
-	c.RatioPath, c.RatePath = ratio.String(), rate.String()
+	return rate.String()
+}
 
-	for q := 0; q <= 4; q++ {
-		v := float64(q) / 4
-		c.Grid = append(c.Grid, dashTick{Pos: yRatio(v), Label: strconv.Itoa(q*25) + "%", Right: dashRate(rateTop * v)})
-	}
-	c.XTicks = dashTimeTicks(from, to, xOf)
-
-	// Release markers, newest last so they draw on top; labels go in the
-	// first row above the plot where they do not overlap the one before.
+// dashMarkersOf are the release markers of the chart, newest last so they
+// draw on top; labels go in the first row above the plot where they do not
+// overlap the one before.
+func dashMarkersOf(releases []dashRelease, from, to time.Time, xOf func(time.Time) float64) []dashMarker {
+	var markers []dashMarker
 	var rowEnd [3]float64
 	for i := range rowEnd {
 		rowEnd[i] = math.Inf(-1)
@@ -182,10 +206,9 @@ func dashChartOf(points []store.TrafficPoint, releases []dashRelease, from, to t
 		}
 		rowEnd[row] = max(rowEnd[row], right)
 		m.LabelY = chartTop - 8 - chartRowStep*float64(row) // row 0 is just above the plot
-		c.Markers = append(c.Markers, m)
+		markers = append(markers, m)
 	}
-	c.Desc = fmt.Sprintf("Hit ratio and requests per minute in %s buckets from %s to %s, with %d release markers", c.Bucket, dashStamp(from), dashStamp(to), len(c.Markers))
-	return c
+	return markers
 }
 
 // dashTimeTicks are the x axis labels: round times (UTC), at most about eight.

@@ -120,9 +120,7 @@ func checkFile(path string) error {
 	if size == 0 {
 		return nil
 	}
-	damaged := func(format string, args ...any) error {
-		return &DamagedError{Path: path, Problem: fmt.Sprintf(format, args...)}
-	}
+	damaged := func(format string, args ...any) error { return damagedf(path, format, args...) }
 	metaAt := func(off int64) (boltMeta, bool, error) {
 		buf := make([]byte, boltPageHeader+boltMetaSize)
 		ok, err := readAt(f, buf, off)
@@ -186,34 +184,7 @@ func checkFile(path string) error {
 		return damaged("both meta pages are invalid: page 0 has %s, page 1 has %s", p0, p1)
 	}
 
-	// Every page the meta page counts must be in the file: bbolt maps
-	// them, and touching one past the end is SIGBUS.
-	if m.pgid < 4 || m.pgid > uint64(size/pageSize) {
-		return damaged("truncated: %d bytes, but its meta page (txid %d) counts %d pages of %d bytes (%d bytes)",
-			size, m.txid, m.pgid, pageSize, m.pgid*uint64(pageSize))
-	}
-	if m.root < 2 || m.root >= m.pgid {
-		return damaged("meta page (txid %d) puts the root at page %d of %d", m.txid, m.root, m.pgid)
-	}
-	if p := checkPageKind(f, m.root, m.pgid, pageSize, boltFlagBranch, boltFlagLeaf); p != "" {
-		return damaged("root page %d: %s", m.root, p)
-	}
-	tc := &treeCheck{f: f, pageSize: pageSize, pgid: m.pgid, used: map[uint64]bool{}}
-	if p, err := tc.tree(m.root, 0); err != nil {
-		return fmt.Errorf("check store file: %w", err)
-	} else if p != "" {
-		return damaged("%s", p)
-	}
-	if m.freelist == boltNoFreelist {
-		return nil
-	}
-	if m.freelist < 2 || m.freelist >= m.pgid {
-		return damaged("meta page (txid %d) puts the freelist at page %d of %d", m.txid, m.freelist, m.pgid)
-	}
-	if p := checkFreelist(f, m.freelist, m.pgid, pageSize, tc.used); p != "" {
-		return damaged("freelist page %d: %s", m.freelist, p)
-	}
-	return nil
+	return checkPages(f, path, size, pageSize, m)
 }
 
 // guarded runs f with faults on memory turned into panics (bbolt reads a
@@ -274,4 +245,43 @@ func walkBucket(b *bolt.Bucket, depth int) (byte, error) {
 		}
 	}
 	return sum, nil
+}
+
+// damagedf is the DamagedError of the file at path.
+func damagedf(path, format string, args ...any) error {
+	return &DamagedError{Path: path, Problem: fmt.Sprintf(format, args...)}
+}
+
+// checkPages checks the pages the chosen meta page m names: every page it
+// counts is in the file, and the root tree and the freelist are sound.
+func checkPages(f *os.File, path string, size, pageSize int64, m boltMeta) error {
+	damaged := func(format string, args ...any) error { return damagedf(path, format, args...) }
+	// Every page the meta page counts must be in the file: bbolt maps
+	// them, and touching one past the end is SIGBUS.
+	if m.pgid < 4 || m.pgid > uint64(size/pageSize) {
+		return damaged("truncated: %d bytes, but its meta page (txid %d) counts %d pages of %d bytes (%d bytes)",
+			size, m.txid, m.pgid, pageSize, m.pgid*uint64(pageSize))
+	}
+	if m.root < 2 || m.root >= m.pgid {
+		return damaged("meta page (txid %d) puts the root at page %d of %d", m.txid, m.root, m.pgid)
+	}
+	if p := checkPageKind(f, m.root, m.pgid, pageSize, boltFlagBranch, boltFlagLeaf); p != "" {
+		return damaged("root page %d: %s", m.root, p)
+	}
+	tc := &treeCheck{f: f, pageSize: pageSize, pgid: m.pgid, used: map[uint64]bool{}}
+	if p, err := tc.tree(m.root, 0); err != nil {
+		return fmt.Errorf("check store file: %w", err)
+	} else if p != "" {
+		return damaged("%s", p)
+	}
+	if m.freelist == boltNoFreelist {
+		return nil
+	}
+	if m.freelist < 2 || m.freelist >= m.pgid {
+		return damaged("meta page (txid %d) puts the freelist at page %d of %d", m.txid, m.freelist, m.pgid)
+	}
+	if p := checkFreelist(f, m.freelist, m.pgid, pageSize, tc.used); p != "" {
+		return damaged("freelist page %d: %s", m.freelist, p)
+	}
+	return nil
 }
