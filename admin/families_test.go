@@ -17,6 +17,7 @@ import (
 	"github.com/edgevitals/edgevitals/proxy/proxytest"
 	"github.com/edgevitals/edgevitals/vitals/release"
 	"github.com/edgevitals/edgevitals/vitals/store"
+	"github.com/edgevitals/edgevitals/vitals/vitalstest"
 )
 
 // checkFamilies fails unless every family of a Prometheus text exposition
@@ -110,15 +111,7 @@ var releasesAt = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 // shop.
 func twoSitesOfReleases(t *testing.T, set *metrics.Set) *release.Registry {
 	t.Helper()
-	st, err := store.OpenStore(filepath.Join(t.TempDir(), "edgevitals.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	st := vitalstest.OpenStore(t, filepath.Join(t.TempDir(), "edgevitals.db"))
 	reg, err := release.New(release.Options{Store: st, Sites: func() []string { return []string{"blog", "shop"} }, Metrics: set})
 	if err != nil {
 		t.Fatal(err)

@@ -52,9 +52,20 @@ func withFanout(peers *atomic.Pointer[Peers]) func(*proxy.Options) {
 
 func apiPurge(t *testing.T, admin, token, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, admin+"/api/purge", strings.NewReader(body))
+	code, b := send(t, http.MethodPost, admin+"/api/purge", "", token, body)
+	return code, strings.TrimSpace(b)
+}
+
+// send makes a request with body to url, with the Host host unless it is
+// "" and the bearer token unless it is "", and returns the status and body.
+func send(t *testing.T, method, url, host, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -68,7 +79,7 @@ func apiPurge(t *testing.T, admin, token, body string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, strings.TrimSpace(string(b))
+	return resp.StatusCode, string(b)
 }
 
 // wordpressLike serves articles tagged as WordPress cache plugins tag them.

@@ -8,19 +8,12 @@ import (
 	"time"
 
 	"github.com/edgevitals/edgevitals/vitals/store"
+	"github.com/edgevitals/edgevitals/vitals/vitalstest"
 )
 
 func newRegistry(t *testing.T) (*Registry, *store.Store) {
 	t.Helper()
-	st, err := store.OpenStore(filepath.Join(t.TempDir(), "edgevitals.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	st := vitalstest.OpenStore(t, filepath.Join(t.TempDir(), "edgevitals.db"))
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	r, err := New(Options{Store: st, Sites: func() []string { return []string{"blog"} }, Clock: func() time.Time { return at }})
 	if err != nil {
