@@ -82,7 +82,7 @@ func lighthouseForTest(t *testing.T) lighthouse {
 	return lh
 }
 
-// lighthouseChromeFlags are the flags that vitals.Browser starts Chromium
+// lighthouseChromeFlags are the flags that lab.Browser starts Chromium
 // with (chromedp's defaults and browser.go's own), so that the two tools
 // measure the same browser.
 func lighthouseChromeFlags() []string {

@@ -88,7 +88,7 @@ type Report struct {
 }
 
 // Thresholds are how far a metric must move to count as a change (and, for
-// tested metrics, the test must agree). Defaults per shared/DESIGN.md.
+// tested metrics, the test must agree). DefaultThresholds are the defaults.
 type Thresholds struct {
 	TimeRel float64       // LCP, FCP, TTFB: worse by more than TimeRel (relative)...
 	TimeAbs time.Duration // ...and by more than TimeAbs
