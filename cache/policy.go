@@ -43,6 +43,43 @@ var reasonNames = [NumReasons]string{
 	ReasonVaryTooMany:   "vary_too_many",
 }
 
+// reasonMeanings explain each reason to whoever reads a report or the
+// dashboard.
+var reasonMeanings = [NumReasons]string{
+	ReasonSetCookie:     "the origin sets a cookie on responses, so they cannot be shared",
+	ReasonPrivate:       "the origin marks responses Cache-Control: private",
+	ReasonNoStore:       "the origin marks responses Cache-Control: no-store",
+	ReasonAuthorization: "requests carry credentials (Authorization)",
+	ReasonBypassCookie:  "visitors carry a login or session cookie",
+	ReasonBypassPath:    "requests go to paths that are never cached (admin, cart, checkout)",
+	ReasonVaryStar:      "the origin sends Vary: *",
+	ReasonStatus:        "the origin answers with a status that is not cached",
+	ReasonTooLarge:      "responses are larger than the cache's object size limit",
+	ReasonMethod:        "requests use a method that is not cached",
+	ReasonNoFreshness:   "responses have no freshness information and no default TTL applies",
+	ReasonVaryTooMany:   "the origin varies on more header fields than a stored copy can be keyed on",
+}
+
+// Meaning explains r in a sentence fragment ("" for ReasonNone and out of
+// range).
+func (r Reason) Meaning() string {
+	if r < NumReasons {
+		return reasonMeanings[r]
+	}
+	return ""
+}
+
+// ReasonNamed is the reason whose String is name (a stored or scraped
+// label value); false for none.
+func ReasonNamed(name string) (Reason, bool) {
+	for r := ReasonNone + 1; r < NumReasons; r++ {
+		if reasonNames[r] == name {
+			return r, true
+		}
+	}
+	return ReasonNone, false
+}
+
 // String returns the metric label of r ("" for ReasonNone, "unknown" out of range).
 func (r Reason) String() string {
 	if r < NumReasons {

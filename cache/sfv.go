@@ -6,7 +6,7 @@ package cache
 // allocates.
 //
 // Why not a library: the cache package imports only the standard library and ristretto
-// (shared/DESIGN.md), the policy runs on every miss and revalidation, and only the
+// (internal/archtest holds it to that), the policy runs on every miss and revalidation, and only the
 // dictionary grammar is needed, not serialization. The grammar is small; the fuzz target
 // FuzzParseTargeted and the RFC 8941 cases in sfv_test.go hold it.
 

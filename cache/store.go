@@ -105,7 +105,7 @@ func (s *Store) Get(key []byte, req Header) *Entry {
 		return nil
 	}
 	for _, e := range v.entries {
-		if varyMatch(e, req) {
+		if e.Matches(req) {
 			return e
 		}
 	}

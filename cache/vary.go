@@ -69,9 +69,10 @@ func AppendVaryValues(dst [][]byte, names []string, req Header) [][]byte {
 	return dst
 }
 
-// varyMatch reports whether req has, for each of e's Vary names, the value e was stored for,
-// line by line. A nil req has no header fields. It does not allocate.
-func varyMatch(e *Entry, req Header) bool {
+// Matches reports whether req has, for each of e's Vary names, the value e was stored for,
+// line by line: the proxy checks it before serving a coalesced waiter another request's
+// response. A nil req has no header fields. It does not allocate.
+func (e *Entry) Matches(req Header) bool {
 	if len(e.VaryValues) != len(e.Vary) {
 		return false
 	}

@@ -79,13 +79,13 @@ func TestVaryMatch(t *testing.T) {
 		{header{}, false},
 	}
 	for _, tt := range tests {
-		if got := varyMatch(e, tt.req); got != tt.want {
-			t.Errorf("varyMatch(%v) = %v, want %v", tt.req, got, tt.want)
+		if got := e.Matches(tt.req); got != tt.want {
+			t.Errorf("Matches(%v) = %v, want %v", tt.req, got, tt.want)
 		}
 	}
 	absent := &Entry{Vary: []string{"cookie"}, VaryValues: [][]byte{nil}}
-	if !varyMatch(absent, header{}) || varyMatch(absent, header{"Cookie": {"a=1"}}) {
-		t.Errorf("varyMatch on an absent header: want match only without the header")
+	if !absent.Matches(header{}) || absent.Matches(header{"Cookie": {"a=1"}}) {
+		t.Errorf("Matches on an absent header: want match only without the header")
 	}
 }
 
@@ -114,10 +114,10 @@ func FuzzVary(f *testing.F) {
 		req := header{"X-F": lines}
 		e := &Entry{Vary: []string{"x-f"}}
 		e.VaryValues = AppendVaryValues(nil, e.Vary, req)
-		if !varyMatch(e, req) {
+		if !e.Matches(req) {
 			t.Fatalf("lines %q do not match what was stored for them: %q", lines, e.VaryValues[0])
 		}
-		if joined := (header{"X-F": {strings.Join(lines, ",")}}); len(lines) > 1 && varyMatch(e, joined) {
+		if joined := (header{"X-F": {strings.Join(lines, ",")}}); len(lines) > 1 && e.Matches(joined) {
 			t.Fatalf("lines %q match the same on one line", lines)
 		}
 	})

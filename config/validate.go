@@ -5,15 +5,13 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-)
 
-// labelPattern is what site and conversion names must match: they become metric labels.
-var labelPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	"github.com/edgevitals/edgevitals/internal/label"
+)
 
 // Validate checks a Config built in code the way Load checks a file. The error, when not
 // nil, is an *Errors holding every problem found.
@@ -201,7 +199,7 @@ func (c *Config) validateSites(v *checker) {
 		switch {
 		case s.Name == "":
 			v.fail(key+".name", "must be set")
-		case !labelPattern.MatchString(s.Name):
+		case !label.Match(s.Name):
 			v.fail(key+".name", "must be lowercase letters, digits, - and _ (it is a metric label), got %q", s.Name)
 		case names[s.Name] != "":
 			v.fail(key+".name", "duplicate site name %q, also in %s", s.Name, names[s.Name])
@@ -339,7 +337,7 @@ func (c *Config) validateConversions(v *checker) {
 		key := fmt.Sprintf("conversion[%d]", i)
 		c.checkSite(v, key+".site", cv.Site)
 		switch id := [2]string{cv.Site, cv.Name}; {
-		case !labelPattern.MatchString(cv.Name):
+		case !label.Match(cv.Name):
 			v.fail(key+".name", "must be lowercase letters, digits, - and _ (it is a metric label), got %q", cv.Name)
 		case seen[id] != "":
 			v.fail(key+".name", "duplicate conversion %q for site %q, also in %s", cv.Name, cv.Site, seen[id])

@@ -24,7 +24,7 @@ var (
 	dashboardFile = filepath.Join("grafana", "edgevitals.json")
 )
 
-// exposed lists every series name edgevitals exposes (shared/DESIGN.md, "Metrics"), so a
+// exposed lists every series name edgevitals exposes (the families of each package's MetricHelp), so a
 // typo in a rule or panel, which Prometheus answers with an empty result, fails here.
 var exposed = func() map[string]bool {
 	m := map[string]bool{}
@@ -36,11 +36,10 @@ var exposed = func() map[string]bool {
 		"edgevitals_lab_tbt_seconds", "edgevitals_lab_inp_seconds", "edgevitals_lab_cls",
 		"edgevitals_sessions_total", "edgevitals_conversions_total", "edgevitals_release_info",
 		"edgevitals_build_info", "edgevitals_sampler_last_success_timestamp_seconds",
-		// Not in shared/DESIGN.md yet: set for a site's latest release while its report
-		// says regressed (proxy/release.go).
+		// Set for a site's latest release while its report says regressed
+		// (vitals/release).
 		"edgevitals_release_regressed",
-		// Not in shared/DESIGN.md yet: panics the proxy's outermost handler recovered
-		// (proxy/server.go).
+		// Panics the proxy's outermost handler recovered (proxy/server.go).
 		"edgevitals_panics_total",
 	} {
 		m[n] = true
@@ -127,7 +126,7 @@ func TestMetricNames(t *testing.T) {
 		}
 		for _, n := range names {
 			if !exposed[n] {
-				t.Errorf("%s uses %s, which edgevitals does not expose (shared/DESIGN.md)", f, n)
+				t.Errorf("%s uses %s, which edgevitals does not expose", f, n)
 			}
 		}
 	}

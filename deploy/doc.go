@@ -8,7 +8,7 @@
 // checks and unit-tests the rules, every alert has a summary, a description and a runbook
 // that exists, every dashboard expression is evaluated by a real Prometheus and the
 // dashboard passes Grafana's dashboard-linter rules, every metric name they use is one
-// edgevitals exposes (shared/DESIGN.md), the example configs load, systemd-analyze
+// edgevitals exposes (the families of each package's MetricHelp), the example configs load, systemd-analyze
 // verifies the unit, helm lints and renders the chart (whose rules and dashboard are the
 // files here, byte for byte), and the Dockerfile has its two targets, health check,
 // labels and non-root user. Subpackage promtest runs that Prometheus for these tests and

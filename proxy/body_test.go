@@ -113,9 +113,9 @@ func TestUnfinishedUploadsHoldBoundedMemory(t *testing.T) {
 
 // TestBodyRefusedUnread: a Content-Length over the limit of its path gets
 // 413 at once, before any of the body is sent: a beacon over the collector's
-// limit (vitals.MaxBeaconBytes), also under "Expect: 100-continue", and an
-// upload over max_body_bytes. Before, the proxy waited for the whole beacon
-// (and said 100 Continue) and only then refused it.
+// limit (the collector's MaxBeaconBytes), also under "Expect: 100-continue",
+// and an upload over max_body_bytes: neither waits for the whole body (nor
+// says 100 Continue) only to refuse it.
 func TestBodyRefusedUnread(t *testing.T) {
 	h := newHarness(t, bodyEcho, withRUM(t))
 	f := func(name, req string) {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/field"
 )
 
 // Real client tests. Loopback is all of 127.0.0.0/8 on Linux, so a test can
@@ -390,7 +390,7 @@ func TestProxyProtocolRequired(t *testing.T) {
 // beaconClients records the client each beacon is charged to, and passes
 // it on to the real collector and its rate limiter.
 type beaconClients struct {
-	*vitals.Collector
+	*field.Collector
 	mu      sync.Mutex
 	clients []string
 }
@@ -407,7 +407,7 @@ func (b *beaconClients) Beacon(site, client string, gpc bool, body []byte) int {
 func TestBeaconRateLimitPerRealClient(t *testing.T) {
 	rec := &beaconClients{}
 	h := newHarness(t, page("x"), behindTerminator, func(o *Options) {
-		c, err := vitals.NewCollector(vitals.CollectorOptions{Sites: []string{"blog"}, SampleRate: 1, RatePerMinute: 1, Metrics: o.Metrics})
+		c, err := field.NewCollector(field.CollectorOptions{Sites: []string{"blog"}, SampleRate: 1, RatePerMinute: 1, Metrics: o.Metrics})
 		if err != nil {
 			t.Fatal(err)
 		}

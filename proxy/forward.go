@@ -299,10 +299,10 @@ func (s *Server) bypass(ctx *fasthttp.RequestCtx, st *site, d bypassDetail, star
 		s.invalidateAfterWrite(ctx, st)
 	}
 	if status == 0 {
-		st.metrics.observe(outcomeError, start)
+		st.metrics.observe(OutcomeError, start)
 		return
 	}
-	st.metrics.observe(outcomeBypass, start)
+	st.metrics.observe(OutcomeBypass, start)
 }
 
 // forward sends req (released here) to the site's origin and relays the

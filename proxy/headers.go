@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"iter"
+
+	"github.com/valyala/fasthttp"
 )
 
 // hopByHop are the connection-specific fields of RFC 9110 §7.6.1 that a proxy
@@ -135,6 +138,24 @@ func clientHeaderSkip(k []byte, debug, stripCDN bool) bool {
 }
 
 // isHopByHop reports whether k is one of the fixed hop-by-hop fields.
+// endToEnd yields the fields of h that go on past this hop: neither the
+// hop-by-hop fields nor those its Connection field names (RFC 9110
+// §7.6.1). Responses copied to a client, to the cache or to an interim
+// answer all pass through it.
+func endToEnd(h *fasthttp.ResponseHeader) iter.Seq2[[]byte, []byte] {
+	conn := connectionTokens(h.PeekAll("Connection"))
+	return func(yield func(k, v []byte) bool) {
+		for k, v := range h.All() {
+			if isHopByHop(k) || listed(conn, k) {
+				continue
+			}
+			if !yield(k, v) {
+				return
+			}
+		}
+	}
+}
+
 func isHopByHop(k []byte) bool {
 	for _, h := range hopByHop {
 		if bytes.EqualFold(k, []byte(h)) {

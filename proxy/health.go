@@ -65,9 +65,9 @@ func (s *Server) OriginCheck() (ok bool, detail string) {
 // RunHealthChecks fetches the HealthPath of every origin of the sites that
 // set one, every HealthInterval, marking origins down and up, until ctx is
 // done; it then waits for the checks in flight (each bounded by its
-// timeout) and returns nil. Sites without HealthPath rely on their circuit
+// timeout) and returns. Sites without HealthPath rely on their circuit
 // breakers alone.
-func (s *Server) RunHealthChecks(ctx context.Context) error {
+func (s *Server) RunHealthChecks(ctx context.Context) {
 	s.registerOriginMetrics()
 	var wg sync.WaitGroup
 	for _, st := range s.sitesNow() {
@@ -82,7 +82,6 @@ func (s *Server) RunHealthChecks(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	wg.Wait()
-	return nil
 }
 
 // CloseIdleOriginConns closes origin connections waiting for reuse, for a

@@ -9,7 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/field"
 )
 
 // hitCtx prepares a request context for a stored page, to drive the handler
@@ -78,7 +78,7 @@ func BenchmarkHitRUM(b *testing.B) {
 // withRUM turns field data on with a real collector.
 func withRUM(tb testing.TB) func(*Options) {
 	return func(o *Options) {
-		c, err := vitals.NewCollector(vitals.CollectorOptions{Sites: []string{"blog"}, SampleRate: 1, Metrics: o.Metrics})
+		c, err := field.NewCollector(field.CollectorOptions{Sites: []string{"blog"}, SampleRate: 1, Metrics: o.Metrics})
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -344,9 +344,8 @@ func appendInterim(dst []byte, h *fasthttp.ResponseHeader) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, fasthttp.StatusMessage(code)...)
 	dst = append(dst, "\r\n"...)
-	conn := connectionTokens(h.PeekAll("Connection"))
-	for k, v := range h.All() {
-		if isHopByHop(k) || listed(conn, k) || bytes.EqualFold(k, []byte("Content-Length")) {
+	for k, v := range endToEnd(h) {
+		if bytes.EqualFold(k, []byte("Content-Length")) {
 			continue
 		}
 		dst = append(dst, k...)

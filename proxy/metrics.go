@@ -10,26 +10,25 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgevitals/edgevitals/cache"
-	"github.com/edgevitals/edgevitals/vitals"
 )
 
-// outcome is how the cache answered one request; it is the `cache` label of
+// Outcome is how the cache answered one request; it is the `cache` label of
 // edgevitals_requests_total and edgevitals_response_duration_seconds.
-type outcome uint8
+type Outcome uint8
 
 const (
-	outcomeHit    outcome = iota // served from a fresh stored response
-	outcomeStale                 // served a stale stored response (stale-while-revalidate, stale-if-error, soft purge)
-	outcomeMiss                  // cacheable request forwarded to the origin
-	outcomeBypass                // request rules sent it past the cache (cookie, path, method, authorization)
-	outcomePass                  // key remembered as uncacheable (hit-for-miss): straight to the origin
-	outcomeError                 // no response from the origin and nothing stored to serve
-	numOutcomes
+	OutcomeHit    Outcome = iota // served from a fresh stored response
+	OutcomeStale                 // served a stale stored response (stale-while-revalidate, stale-if-error, soft purge)
+	OutcomeMiss                  // cacheable request forwarded to the origin
+	OutcomeBypass                // request rules sent it past the cache (cookie, path, method, authorization)
+	OutcomePass                  // key remembered as uncacheable (hit-for-miss): straight to the origin
+	OutcomeError                 // no response from the origin and nothing stored to serve
+	NumOutcomes                  // the number of outcomes, the length of Counters.Requests
 )
 
-var outcomeNames = [numOutcomes]string{"hit", "stale", "miss", "bypass", "pass", "error"}
+var outcomeNames = [NumOutcomes]string{"hit", "stale", "miss", "bypass", "pass", "error"}
 
-func (o outcome) String() string { return outcomeNames[o] }
+func (o Outcome) String() string { return outcomeNames[o] }
 
 // durationBuckets are classic `le` buckets in seconds, from a memory hit to a
 // slow origin, so histogram_quantile() works in Prometheus and Grafana.
@@ -41,16 +40,17 @@ var durationBuckets = []float64{
 // siteMetrics holds every series of one site, created once at start so the
 // request path only increments (no GetOrCreate per request).
 type siteMetrics struct {
-	requests    [numOutcomes]*metrics.Counter
-	duration    [numOutcomes]*metrics.PrometheusHistogram
+	requests    [NumOutcomes]*metrics.Counter
+	duration    [NumOutcomes]*metrics.PrometheusHistogram
 	uncacheable [cache.NumReasons]*metrics.Counter
 	originDur   *metrics.PrometheusHistogram
 	ratio       *rollingRatio
 	set         *metrics.Set
 	site        string
 	origin      originCodes
-	// For the release reports: origin latency in vitals.OriginBounds buckets
-	// (the last is +Inf) and origin failures (5xx or no answer).
+	// For Snapshot: origin latency in Options.OriginBuckets buckets (the
+	// last is +Inf) and origin failures (5xx or no answer).
+	bounds        []float64
 	originBuckets []atomic.Uint64
 	originTotal   atomic.Uint64
 	originErrors  atomic.Uint64
@@ -63,10 +63,10 @@ type originCodes struct {
 	err   *metrics.Counter
 }
 
-func newSiteMetrics(set *metrics.Set, site string, clock func() time.Time) *siteMetrics {
+func newSiteMetrics(set *metrics.Set, site string, clock func() time.Time, bounds []float64) *siteMetrics {
 	m := &siteMetrics{set: set, site: site, ratio: newRollingRatio(5*time.Minute, clock),
-		originBuckets: make([]atomic.Uint64, len(vitals.OriginBounds)+1)}
-	for o := outcome(0); o < numOutcomes; o++ {
+		bounds: bounds, originBuckets: make([]atomic.Uint64, len(bounds)+1)}
+	for o := Outcome(0); o < NumOutcomes; o++ {
 		m.requests[o] = set.NewCounter(fmt.Sprintf(`edgevitals_requests_total{site=%q,cache=%q}`, site, o))
 		m.duration[o] = set.NewPrometheusHistogramExt(fmt.Sprintf(`edgevitals_response_duration_seconds{site=%q,cache=%q}`, site, o), durationBuckets)
 	}
@@ -81,13 +81,13 @@ func newSiteMetrics(set *metrics.Set, site string, clock func() time.Time) *site
 }
 
 // observe records one finished request. It does not allocate.
-func (m *siteMetrics) observe(o outcome, start time.Time) {
+func (m *siteMetrics) observe(o Outcome, start time.Time) {
 	m.requests[o].Inc()
 	m.duration[o].Update(time.Since(start).Seconds())
 	switch o {
-	case outcomeHit, outcomeStale:
+	case OutcomeHit, OutcomeStale:
 		m.ratio.add(true)
-	case outcomeMiss, outcomePass:
+	case OutcomeMiss, OutcomePass:
 		m.ratio.add(false)
 	}
 }
@@ -103,7 +103,7 @@ func (m *siteMetrics) originDone(code int, start time.Time) {
 	d := time.Since(start).Seconds()
 	m.originDur.Update(d)
 	i := 0
-	for i < len(vitals.OriginBounds) && d > vitals.OriginBounds[i] {
+	for i < len(m.bounds) && d > m.bounds[i] {
 		i++
 	}
 	m.originBuckets[i].Add(1)
@@ -125,21 +125,23 @@ func (m *siteMetrics) originDone(code int, start time.Time) {
 	c.Inc()
 }
 
-// counts reads the site's cumulative counters, for the traffic record.
-func (m *siteMetrics) counts() trafficCounts {
-	var c trafficCounts
-	for o := outcome(0); o < numOutcomes; o++ {
-		c.outcomes[o] = m.requests[o].Get()
+// counts reads the site's cumulative counters.
+func (m *siteMetrics) counts() Counters {
+	var c Counters
+	for o := Outcome(0); o < NumOutcomes; o++ {
+		c.Requests[o] = m.requests[o].Get()
 	}
 	for r := cache.Reason(1); r < cache.NumReasons; r++ {
-		c.uncacheable[r] = m.uncacheable[r].Get()
+		c.Uncacheable[r] = m.uncacheable[r].Get()
 	}
-	c.origin = m.originTotal.Load()
-	c.originErr = m.originErrors.Load()
-	c.buckets = make([]uint64, len(m.originBuckets))
+	c.Origin = m.originTotal.Load()
+	c.OriginErrors = m.originErrors.Load()
+	c.OriginBuckets = make([]uint64, len(m.originBuckets))
 	for i := range m.originBuckets {
-		c.buckets[i] = m.originBuckets[i].Load()
+		c.OriginBuckets[i] = m.originBuckets[i].Load()
 	}
+	c.RecentHits, c.RecentCacheable = m.ratio.counts()
+	c.RecentWindow = m.ratio.window
 	return c
 }
 

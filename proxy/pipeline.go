@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"strconv"
 	"sync"
 	"time"
 
@@ -36,12 +35,12 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, st *site, path, key []byte, st
 		switch e.State(now) {
 		case cache.Fresh:
 			s.serveEntry(ctx, st, e, now, cacheStatus{hit: true, ttl: ttlSeconds(e, now), hasTTL: true})
-			st.metrics.observe(outcomeHit, start)
+			st.metrics.observe(OutcomeHit, start)
 			return
 		case cache.StaleRevalidate:
 			s.serveEntry(ctx, st, e, now, cacheStatus{fwd: "stale", ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-while-revalidate"})
 			s.refresh(ctx, st, path, key, e)
-			st.metrics.observe(outcomeStale, start)
+			st.metrics.observe(OutcomeStale, start)
 			return
 		}
 	} else if s.flight.Passing(key) {
@@ -93,14 +92,14 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 	case e != nil && e == stale:
 		// The origin failed and the stored copy may stand in (stale-if-error).
 		s.serveEntry(ctx, st, e, now, cacheStatus{fwd: "stale", fwdStatus: own.code, ttl: ttlSeconds(e, now), hasTTL: true, detail: "stale-if-error"})
-		st.metrics.observe(outcomeStale, start)
+		st.metrics.observe(OutcomeStale, start)
 	case e != nil && (leader || e.Matches(&ctx.Request.Header)):
 		cs := cacheStatus{fwd: fwd, fwdStatus: e.Status, stored: true, collapsed: !leader}
 		if leader && own.code == fasthttp.StatusNotModified {
 			cs.fwdStatus = fasthttp.StatusNotModified
 		}
 		s.serveEntry(ctx, st, e, now, cs)
-		st.metrics.observe(outcomeMiss, start)
+		st.metrics.observe(OutcomeMiss, start)
 	case e != nil:
 		// Another request's variant (Vary): fetch our own.
 		s.pass(ctx, st, path, key, start, "vary-mismatch")
@@ -111,19 +110,19 @@ func (s *Server) miss(ctx *fasthttp.RequestCtx, st *site, path, key []byte, stal
 		s.pass(ctx, st, path, key, start, "too-large")
 	case leader && own.resp != nil:
 		s.relay(ctx, st, own.resp, own.prefix, cacheStatus{fwd: fwd, fwdStatus: own.code, detail: reasonDetail(own.reason)})
-		st.metrics.observe(outcomeMiss, start)
+		st.metrics.observe(OutcomeMiss, start)
 	case errors.Is(err, cache.ErrBusy):
 		ctx.Error("origin busy", fasthttp.StatusServiceUnavailable)
 		s.addCacheStatus(&ctx.Response.Header, cacheStatus{fwd: fwd, collapsed: true, detail: "busy"})
-		st.metrics.observe(outcomeError, start)
+		st.metrics.observe(OutcomeError, start)
 	case errors.Is(err, cache.ErrWaitTimeout):
 		ctx.Error("origin timeout", fasthttp.StatusGatewayTimeout)
 		s.addCacheStatus(&ctx.Response.Header, cacheStatus{fwd: fwd, collapsed: true, detail: "origin-timeout"})
-		st.metrics.observe(outcomeError, start)
+		st.metrics.observe(OutcomeError, start)
 	case err != nil:
 		// The origin gave no response, to the leader's fetch this waiter joined too.
 		s.originFailed(ctx, err, cacheStatus{fwd: fwd, collapsed: !leader})
-		st.metrics.observe(outcomeError, start)
+		st.metrics.observe(OutcomeError, start)
 	default:
 		// Waited for a response that turned out not to be shareable: go to
 		// the origin on our own, at once.
@@ -143,10 +142,10 @@ func (s *Server) pass(ctx *fasthttp.RequestCtx, st *site, path, key []byte, star
 	}
 	keepClientRange(&req.Header, &ctx.Request.Header)
 	if s.forward(ctx, st, req, cacheStatus{fwd: "uri-miss", detail: detail}, seen) == 0 {
-		st.metrics.observe(outcomeError, start)
+		st.metrics.observe(OutcomeError, start)
 		return
 	}
-	st.metrics.observe(outcomePass, start)
+	st.metrics.observe(OutcomePass, start)
 }
 
 // refresh revalidates a stale-while-revalidate entry in the background, once
@@ -406,242 +405,4 @@ func closeResponse(resp *fasthttp.Response) {
 	// is then closed rather than reused, which is what we want.
 	_ = resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(resp)
-}
-
-// responseInfo gathers the fields the cache policy reads. Multi-line fields
-// are joined with ", " (a fresh copy, so it outlives resp).
-func responseInfo(h *fasthttp.ResponseHeader, status int) cache.Response {
-	r := cache.Response{
-		Status:           status,
-		CacheControl:     joined(h, "Cache-Control"),
-		CDNCacheControl:  joined(h, "CDN-Cache-Control"),
-		SurrogateControl: joined(h, "Surrogate-Control"),
-		Expires:          joined(h, "Expires"), // repeated lines make it invalid (stale)
-		Date:             joined(h, "Date"),    // likewise (no apparent age)
-		Age:              joined(h, "Age"),     // the first line's first member counts
-		LastModified:     joined(h, "Last-Modified"),
-		ETag:             copyBytes(h.Peek("ETag")),
-		Vary:             joined(h, "Vary"),
-		SetCookie:        len(h.PeekAll("Set-Cookie")) > 0,
-		ContentLength:    int64(h.ContentLength()),
-	}
-	if r.ContentLength < 0 {
-		r.ContentLength = -1
-	}
-	return r
-}
-
-// fillFromStored completes the fields of a 304 with those of the stored
-// response it validates (RFC 9111 §4.3.4).
-func fillFromStored(r *cache.Response, e *cache.Entry) {
-	get := func(name string) []byte {
-		for _, f := range e.Header {
-			if bytes.EqualFold(f.Name, []byte(name)) {
-				return f.Value
-			}
-		}
-		return nil
-	}
-	fill := func(dst *[]byte, name string) {
-		if len(*dst) == 0 {
-			*dst = get(name)
-		}
-	}
-	fill(&r.CacheControl, "Cache-Control")
-	fill(&r.CDNCacheControl, "CDN-Cache-Control")
-	fill(&r.Expires, "Expires")
-	fill(&r.Vary, "Vary")
-	fill(&r.ETag, "ETag")
-	fill(&r.LastModified, "Last-Modified")
-	fill(&r.Date, "Date")
-	r.ContentLength = int64(len(e.Body))
-}
-
-func joined(h *fasthttp.ResponseHeader, name string) []byte {
-	vs := h.PeekAll(name)
-	switch len(vs) {
-	case 0:
-		return nil
-	case 1:
-		return copyBytes(vs[0])
-	}
-	return bytes.Join(vs, []byte(", "))
-}
-
-// storedFields copies the response fields an entry replays. One backing
-// array holds every name and value.
-func storedFields(h *fasthttp.ResponseHeader) []cache.Field {
-	conn := connectionTokens(h.PeekAll("Connection"))
-	skip := func(k []byte) bool { return storedHeaderSkip(k) || isHopByHop(k) || listed(conn, k) }
-	n, size := 0, 0
-	for k, v := range h.All() {
-		if !skip(k) {
-			n++
-			size += len(k) + len(v)
-		}
-	}
-	fields := make([]cache.Field, 0, n)
-	buf := make([]byte, 0, size)
-	for k, v := range h.All() {
-		if skip(k) {
-			continue
-		}
-		buf = append(buf, k...)
-		name := buf[len(buf)-len(k):]
-		buf = append(buf, v...)
-		fields = append(fields, cache.Field{Name: name, Value: buf[len(buf)-len(v):]})
-	}
-	return fields
-}
-
-func copyBytes(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return append([]byte(nil), b...)
-}
-
-// serveEntry answers from a stored entry. It does not allocate: the body is
-// shared, not copied, and numbers are formatted on the stack. An entry with
-// coded copies (compress.go) answers with the one the client's
-// Accept-Encoding prefers, its ETag and Content-Encoding, and always with
-// Vary: Accept-Encoding. A Range request gets its range cut from the stored
-// identity body (see entryRange), after the client's preconditions: a 304
-// wins over a range.
-func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *site, e *cache.Entry, now time.Time, cs cacheStatus) {
-	out := &ctx.Response
-	// Every name added below is canonical already: stored names are as
-	// fasthttp parsed them from the origin, the rest are literals, so
-	// fasthttp need not normalise them again on every hit.
-	out.Header.DisableNormalizing()
-	rh := &ctx.Request.Header
-	var enc *cache.Encoded
-	if len(e.Encoded) > 0 && len(rh.Peek("Range")) == 0 {
-		enc = selectEncoded(rh.Peek("Accept-Encoding"), e)
-	}
-	body, etag := e.Body, e.ETag
-	if enc != nil {
-		body, etag = enc.Body, enc.ETag
-	}
-	nm := notModified(rh, e, etag)
-	var first, last int64
-	ra := rangeWhole
-	if !nm {
-		first, last, ra = entryRange(&ctx.Request.Header, e)
-	}
-	switch ra {
-	case rangePartial:
-		out.SetStatusCode(fasthttp.StatusPartialContent)
-	case rangeUnsatisfiable:
-		out.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
-	default:
-		out.SetStatusCode(e.Status)
-	}
-	debug := s.opt.DebugHeaders
-	dated, varied := false, len(e.Encoded) == 0
-	for i := range e.Header {
-		f := &e.Header[i]
-		if clientHeaderSkip(f.Name, debug, st.StripCDNCacheControl) || ra == rangeUnsatisfiable && !rangeErrorField(f.Name) {
-			continue
-		}
-		switch len(f.Name) {
-		case 4:
-			if bytes.EqualFold(f.Name, []byte("Date")) {
-				setDate(&out.Header, f.Value)
-				dated = true
-				continue
-			}
-			if enc != nil && bytes.EqualFold(f.Name, []byte("ETag")) {
-				continue // the coded copy's own, below
-			}
-			varied = varied || bytes.EqualFold(f.Name, []byte("Vary")) && listsAcceptEncoding(f.Value)
-		}
-		out.Header.AddBytesKV(f.Name, f.Value)
-	}
-	if !dated {
-		stampDate(&out.Header)
-	}
-	if !varied {
-		out.Header.AddBytesKV(varyName, acceptEncodingName)
-	}
-	if enc != nil {
-		out.Header.SetBytesKV(contentEncodingName, enc.Coding)
-		if len(enc.ETag) > 0 {
-			out.Header.AddBytesKV(etagName, enc.ETag)
-		}
-	}
-	var buf [20]byte
-	age := max(0, int64(e.Age(now)/time.Second))
-	out.Header.SetBytesV("Age", strconv.AppendInt(buf[:0], age, 10))
-	s.addCacheStatus(&out.Header, cs)
-	if s.opt.RUM != nil {
-		s.addServerTiming(&out.Header, st, cs)
-	}
-	if nm {
-		out.SetStatusCode(fasthttp.StatusNotModified)
-		out.SkipBody = true
-		return
-	}
-	switch ra {
-	case rangePartial:
-		var cr [72]byte
-		out.Header.SetBytesV("Content-Range", appendContentRange(cr[:0], first, last, int64(len(e.Body))))
-		out.SetBodyRaw(e.Body[first : last+1])
-	case rangeUnsatisfiable:
-		var cr [72]byte
-		out.Header.SetBytesV("Content-Range", appendContentRange(cr[:0], -1, 0, int64(len(e.Body))))
-		out.ResetBody()
-	default:
-		out.SetBodyRaw(body)
-	}
-}
-
-// Canonical names and values serveEntry adds for coded copies.
-var (
-	varyName            = []byte("Vary")
-	acceptEncodingName  = []byte("Accept-Encoding")
-	contentEncodingName = []byte("Content-Encoding")
-	etagName            = []byte("ETag")
-)
-
-// notModified evaluates a client's If-None-Match / If-Modified-Since against
-// a stored 200 (RFC 9110 §13.2.2): If-None-Match wins when present, and is
-// compared with etag, the tag of the representation selected for this
-// request (the identity body's, or a coded copy's).
-func notModified(h *fasthttp.RequestHeader, e *cache.Entry, etag []byte) bool {
-	if e.Status != fasthttp.StatusOK {
-		return false
-	}
-	if inm := h.Peek("If-None-Match"); len(inm) > 0 {
-		if len(etag) == 0 {
-			return false
-		}
-		match := false
-		forEachToken(inm, func(tok []byte) {
-			if len(tok) == 1 && tok[0] == '*' || weakEqual(tok, etag) {
-				match = true
-			}
-		})
-		return match
-	}
-	ims := h.Peek("If-Modified-Since")
-	if len(ims) == 0 || len(e.LastModified) == 0 {
-		return false
-	}
-	// The policy's one HTTP-date parser: the three forms of RFC 9110 §5.6.7,
-	// nothing else. "A recipient MUST ignore the If-Modified-Since header field
-	// if the received field value is not a valid HTTP-date" (§13.1.3).
-	since, ok := cache.ParseHTTPDate(ims, e.ResponseTime)
-	if !ok {
-		return false
-	}
-	lm, ok := cache.ParseHTTPDate(e.LastModified, e.ResponseTime)
-	return ok && !lm.After(since)
-}
-
-// weakEqual compares entity tags ignoring the weak marker (RFC 9110 §8.8.3.2).
-func weakEqual(a, b []byte) bool {
-	a = bytes.TrimPrefix(a, []byte("W/"))
-	b = bytes.TrimPrefix(b, []byte("W/"))
-	return bytes.Equal(a, b)
 }

@@ -2,53 +2,12 @@ package proxy
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/valyala/fasthttp"
 )
-
-const testToken = "s3cret-token"
-
-// startAdmin serves the harness proxy's admin API on loopback and returns its base URL.
-func (h *harness) startAdmin(t *testing.T) string {
-	t.Helper()
-	a := NewAdmin(h.proxy, AdminOptions{Token: testToken, Loopback: true, Metrics: h.set})
-	a.SetReady(true)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{Handler: a.Handler}
-	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown below
-	t.Cleanup(func() { srv.Shutdown() })
-	return "http://" + ln.Addr().String()
-}
-
-func apiPurge(t *testing.T, admin, token, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, admin+"/api/purge", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
-}
 
 // wordpressLike serves articles tagged as WordPress cache plugins tag them.
 func wordpressLike(gen *atomic.Int64) http.HandlerFunc {
@@ -144,13 +103,12 @@ func TestSoftPurgeServesStaleOnceAndRefreshesOnce(t *testing.T) {
 		fmt.Fprintf(w, "gen %d", gen.Load())
 		refreshed <- struct{}{}
 	})
-	admin := h.startAdmin(t)
 	h.get("/a/")
 	<-refreshed
 	gen.Add(1)
-	code, body := apiPurge(t, admin, testToken, `{"site":"blog","all":true}`)
-	if code != 200 || !strings.Contains(body, `"purged":1`) {
-		t.Fatalf("soft purge-all = %d %s", code, body)
+	// A purge of all is soft unless it says otherwise.
+	if n, err := h.proxy.Purge(PurgeRequest{Site: "blog", All: true}); err != nil || n != 1 {
+		t.Fatalf("soft purge-all = %d, %v; want 1 purged", n, err)
 	}
 	r := h.get("/a/")
 	if r.Body != "gen 0" {
@@ -174,81 +132,6 @@ func TestPurgeNotAllowed(t *testing.T) {
 		t.Errorf("PURGE from a stranger = %d, want 403", r.Status)
 	}
 	wantCacheStatus(t, h.get("/"), "; hit")
-	admin := h.startAdmin(t)
-	if code, _ := apiPurge(t, admin, "", `{"site":"blog","all":true}`); code != http.StatusUnauthorized {
-		t.Errorf("admin purge without token = %d, want 401", code)
-	}
-	if code, _ := apiPurge(t, admin, "wrong", `{"site":"blog","all":true}`); code != http.StatusUnauthorized {
-		t.Errorf("admin purge with a wrong token = %d, want 401", code)
-	}
-	wantCacheStatus(t, h.get("/"), "; hit")
-}
-
-func TestAdminPurgeAPI(t *testing.T) {
-	var gen atomic.Int64
-	h := newHarness(t, wordpressLike(&gen))
-	admin := h.startAdmin(t)
-	cases := []struct {
-		body, want string
-		code       int
-	}{
-		{`{"site":"blog","keys":["post-43"]}`, `"purged":2`, 200},
-		{`{"urls":["http://www.example.com/other/"]}`, `"purged":1`, 200},
-		{`{"site":"blog","prefix":"/hello"}`, `"purged":1`, 200},
-		{`{"site":"blog","all":true,"soft":false}`, `"purged":3`, 200},
-		{`{"site":"nope","all":true}`, `unknown site`, 400},
-		{`{"site":"blog"}`, `exactly one`, 400},
-		{`{"site":"blog","keys":["a"],"all":true}`, `exactly one`, 400},
-		{`{"site":"blog","bogus":1}`, `unknown field`, 400},
-		{`{"site":"blog","regex":"(("}`, `bad regex`, 400},
-		{`not json`, `bad purge request`, 400},
-	}
-	for _, c := range cases {
-		warm(t, h, "/", "/hello-world/", "/other/")
-		code, body := apiPurge(t, admin, testToken, c.body)
-		if code != c.code || !strings.Contains(body, c.want) {
-			t.Errorf("POST /api/purge %s = %d %s, want %d with %q", c.body, code, body, c.code, c.want)
-		}
-		h.store.PurgeAll("", false)
-	}
-}
-
-func TestFleetPurgeFansOut(t *testing.T) {
-	var gen atomic.Int64
-	nodes := make([]*harness, 3)
-	admins := make([]string, 3)
-	for i := range nodes {
-		nodes[i] = newHarness(t, wordpressLike(&gen))
-		admins[i] = nodes[i].startAdmin(t)
-	}
-	// A peer that is down: nothing listens on its port.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://" + ln.Addr().String()
-	ln.Close()
-	// Node 0 knows its peers, as its config's cluster.peers would say.
-	nodes[0].proxy.opt.Peers = NewPeers(PeersOptions{URLs: []string{admins[1], admins[2], dead}, Token: testToken, Attempts: 2})
-	for _, n := range nodes {
-		warm(t, n, "/hello-world/", "/other/")
-	}
-	code, body := apiPurge(t, admins[0], testToken, `{"site":"blog","keys":["post-43"]}`)
-	if code != 200 || !strings.Contains(body, `"failed_peers":["`+dead+`"]`) {
-		t.Fatalf("fleet purge = %d %s, want the dead peer reported", code, body)
-	}
-	for _, n := range nodes {
-		wantCacheStatus(t, n.get("/hello-world/"), "fwd=uri-miss")
-		wantCacheStatus(t, n.get("/other/"), "; hit")
-	}
-	// A PURGE on the proxy listener fans out too.
-	r := nodes[0].do("PURGE", "/other/")
-	if !strings.Contains(r.Body, `"purged":1`) {
-		t.Fatalf("PURGE on node 0 = %s", r.Body)
-	}
-	for _, n := range nodes[1:] {
-		wantCacheStatus(t, n.get("/other/"), "fwd=uri-miss")
-	}
 }
 
 func TestSoftPurgedCopyDroppedWhenOriginTurnsUncacheable(t *testing.T) {
@@ -273,73 +156,5 @@ func TestSoftPurgedCopyDroppedWhenOriginTurnsUncacheable(t *testing.T) {
 	wantCacheStatus(t, r, "detail=hit-for-miss")
 	if len(r.Header.Values("Set-Cookie")) != 1 {
 		t.Errorf("Set-Cookie = %q, want the origin's own", r.Header.Values("Set-Cookie"))
-	}
-}
-
-// TestFleetPurgeNoLoopsAndRetries: nodes that list each other as peers (the
-// usual fleet config) apply a purge once each and do not send it back; a
-// peer that fails an attempt gets the purge again after a backoff, with the
-// fleet's token, and is not reported failed when a later attempt lands.
-func TestFleetPurgeNoLoopsAndRetries(t *testing.T) {
-	var gen atomic.Int64
-	nodes := make([]*harness, 2)
-	counted := make([]string, 2)
-	received := make([]atomic.Int32, 2)
-	for i := range nodes {
-		nodes[i] = newHarness(t, wordpressLike(&gen))
-		admin := nodes[i].startAdmin(t)
-		// A counting relay in front of each admin API.
-		relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/api/purge" {
-				received[i].Add(1)
-			}
-			req, _ := http.NewRequestWithContext(r.Context(), r.Method, admin+r.URL.RequestURI(), r.Body)
-			req.Header = r.Header.Clone()
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadGateway)
-				return
-			}
-			defer resp.Body.Close()
-			w.WriteHeader(resp.StatusCode)
-			io.Copy(w, resp.Body)
-		}))
-		t.Cleanup(relay.Close)
-		counted[i] = relay.URL
-	}
-	// A peer that refuses its first attempt, then takes the purge.
-	var flakyTries atomic.Int32
-	var flakyAuth atomic.Value
-	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		flakyAuth.Store(r.Header.Get("Authorization"))
-		if flakyTries.Add(1) == 1 {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprint(w, `{"purged":0}`)
-	}))
-	t.Cleanup(flaky.Close)
-	nodes[0].proxy.opt.Peers = NewPeers(PeersOptions{URLs: []string{counted[1], flaky.URL}, Token: testToken, Attempts: 3, Backoff: time.Millisecond})
-	nodes[1].proxy.opt.Peers = NewPeers(PeersOptions{URLs: []string{counted[0]}, Token: testToken, Attempts: 3, Backoff: time.Millisecond})
-	for _, n := range nodes {
-		warm(t, n, "/hello-world/", "/other/")
-	}
-
-	code, body := apiPurge(t, counted[0], testToken, `{"site":"blog","keys":["post-43"]}`)
-	if code != 200 || !strings.Contains(body, `"failed_peers":[]`) {
-		t.Fatalf("fleet purge = %d %s, want every peer reached", code, body)
-	}
-	if a, b := received[0].Load(), received[1].Load(); a != 1 || b != 1 {
-		t.Errorf("/api/purge requests: node 0 got %d (want 1, the user's), node 1 got %d (want 1, forwarded once)", a, b)
-	}
-	if n := flakyTries.Load(); n != 2 {
-		t.Errorf("the flaky peer was tried %d times, want 2 (one refusal, one retry)", n)
-	}
-	if got := flakyAuth.Load(); got != "Bearer "+testToken {
-		t.Errorf("forwarded purge carried Authorization %q", got)
-	}
-	for _, n := range nodes {
-		wantCacheStatus(t, n.get("/hello-world/"), "fwd=uri-miss")
-		wantCacheStatus(t, n.get("/other/"), "; hit")
 	}
 }

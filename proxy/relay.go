@@ -36,11 +36,9 @@ func (s *Server) relay(ctx *fasthttp.RequestCtx, st *site, resp *fasthttp.Respon
 		}
 	}
 	out.SetStatusCode(resp.StatusCode())
-	conn := connectionTokens(resp.Header.PeekAll("Connection"))
 	dated := false
-	for k, v := range resp.Header.All() {
-		if clientHeaderSkip(k, s.opt.DebugHeaders, st.StripCDNCacheControl) || bytes.EqualFold(k, []byte("Content-Length")) ||
-			isHopByHop(k) || listed(conn, k) {
+	for k, v := range endToEnd(&resp.Header) {
+		if clientHeaderSkip(k, s.opt.DebugHeaders, st.StripCDNCacheControl) || bytes.EqualFold(k, []byte("Content-Length")) {
 			continue
 		}
 		if len(k) == 4 && bytes.EqualFold(k, []byte("Date")) {

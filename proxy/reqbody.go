@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/edgevitals/edgevitals/vitals"
 )
 
 // Request bodies. fasthttp streams them (Server.StreamRequestBody): it reads
@@ -18,7 +16,7 @@ import (
 //
 //   - refuses a Content-Length over the path's limit before reading any of
 //     it (413, and no 100 Continue): MaxBodyBytes, or a beacon's
-//     vitals.MaxBeaconBytes under the reserved prefix (headerReceived,
+//     the collector's MaxBeaconBytes under the reserved prefix (headerReceived,
 //     refuseBody, expect);
 //   - reads a body it forwards into a spool (takeBody) before the origin
 //     is asked, so a client slow to send holds no origin connection, within
@@ -34,7 +32,7 @@ import (
 // bodyLimit is the largest body a request to path may send.
 func (s *Server) bodyLimit(path []byte) int {
 	if bytes.HasPrefix(path, reservedPrefix) {
-		return vitals.MaxBeaconBytes
+		return s.beaconMax // no collector: 0, there is no endpoint to take a body
 	}
 	return s.opt.MaxBodyBytes
 }
@@ -160,11 +158,7 @@ func attachBody(ctx *fasthttp.RequestCtx, req *fasthttp.Request) {
 	}
 }
 
-// beaconPool holds buffers for beacons: one byte more than the largest, to
-// tell a beacon that is too large.
-var beaconPool = sync.Pool{New: func() any { b := make([]byte, vitals.MaxBeaconBytes+1); return &b }}
-
-// withBeacon reads a beacon's body into a buffer from beaconPool, within
+// withBeacon reads a beacon's body into a buffer from s.beacons, within
 // the body budget, and returns f's status for it; or a refusal's status
 // without calling f. body is valid only during f.
 func (s *Server) withBeacon(ctx *fasthttp.RequestCtx, f func(body []byte) int) int {
@@ -173,7 +167,7 @@ func (s *Server) withBeacon(ctx *fasthttp.RequestCtx, f func(body []byte) int) i
 		return f(nil)
 	}
 	cl := ctx.Request.Header.ContentLength()
-	want := int64(vitals.MaxBeaconBytes + 1)
+	want := int64(s.beaconMax + 1)
 	if cl >= 0 {
 		want = int64(cl)
 	}
@@ -185,8 +179,8 @@ func (s *Server) withBeacon(ctx *fasthttp.RequestCtx, f func(body []byte) int) i
 		return fasthttp.StatusServiceUnavailable
 	}
 	defer s.bodies.mem.release(want)
-	buf := beaconPool.Get().(*[]byte)
-	defer beaconPool.Put(buf)
+	buf := s.beacons.Get().(*[]byte)
+	defer s.beacons.Put(buf)
 	n, err := io.ReadFull(stream, *buf)
 	switch {
 	case err == nil:

@@ -21,6 +21,10 @@ import (
 type Collector interface {
 	Script() []byte
 	Beacon(site, client string, gpc bool, body []byte) int
+	// MaxBeaconBytes is the largest beacon body Beacon accepts: the proxy
+	// refuses a larger one unread, and reads a beacon into a buffer of
+	// that size.
+	MaxBeaconBytes() int
 }
 
 const (

@@ -1,7 +1,14 @@
-// Package proxy is edgevitals' request path: the fasthttp server (plain and
+// Package proxy is edgevitals' data plane: the fasthttp server (plain and
 // TLS, with certificate files or ACME), routing by Host to a site, the CMS
-// bypass rules, the RFC 9111 cache pipeline with coalescing and stale
-// serving, the origin pools, and the purge methods.
+// bypass rules, the RFC 9111 cache pipeline with coalescing, stale serving
+// and edge compression, the origin pools and their health, the purge
+// methods, the access log, and the injection of the field-data script.
+//
+// It hands facts out and reads nothing back: releases seen in origin
+// headers go to Options.OnRelease, purges to Options.Fanout, per-site
+// counters to whoever calls Snapshot. It imports cache and nothing else of
+// edgevitals; the admin listener, the release registry, reports and the
+// dashboard are built on top of it.
 package proxy
 
 import (
@@ -68,10 +75,32 @@ type Options struct {
 	Clock        func() time.Time // for freshness; nil = time.Now
 	DebugHeaders bool             // send Surrogate-Key and Cache-Tag to clients
 	PurgeAllow   []netip.Prefix   // who may send PURGE and BAN; nil = loopback only
-	Peers        *Peers           // other nodes that purges fan out to; nil = none
 	RUM          Collector        // field data: inject the beacon script into stored HTML; nil = off
 	RUMNonce     bool             // give the script tag the nonce of the page's Content-Security-Policy
 	AccessLog    *AccessLog       // one JSON line per request, written at the handler's end; nil = off
+
+	// Fanout passes a purge the proxy applied (a PURGE or BAN from a CMS)
+	// on to the other nodes of a fleet and returns the peers that did not
+	// take it. It is called on the purging request's goroutine, after the
+	// local purge, and its answer is in the response (failed_peers). nil
+	// means a single node: no fan-out.
+	Fanout func(ctx context.Context, req PurgeRequest) (failed []string)
+
+	// OnRelease is called when an origin response of a site carries, in
+	// the site's ReleaseHeader, a value other than the site's current
+	// release. It is called on the request's goroutine, so it must return
+	// at once (a durable write belongs on a goroutine of its own). The
+	// proxy keeps calling it on later such responses until accept is
+	// called, from any goroutine: accept makes id the site's current
+	// release (the one Server-Timing names to the field script), so a
+	// release whose write failed is offered again. nil means releases are
+	// not detected from origin headers.
+	OnRelease func(site, id string, accept func())
+
+	// OriginBuckets are the upper bounds, in seconds and ascending, of the
+	// origin latency counts Snapshot reports (one count per bound, then
+	// one above the last). nil counts origin requests in one bucket.
+	OriginBuckets []float64
 
 	// TrustedProxies are the proxies in front (TLS terminators, load
 	// balancers) whose X-Forwarded-For and X-Forwarded-Proto are believed
@@ -128,13 +157,15 @@ type Server struct {
 	responses *spoolBudgets // uncached responses relayed to clients
 	buffers   bufferMetrics
 
-	onRelease  atomic.Pointer[releaseHook] // set by NewReleases
-	bg         sync.WaitGroup              // background refreshes, waited for at shutdown
-	refreshing sync.Map                    // keys with a background refresh starting or running
+	bg         sync.WaitGroup // background refreshes, waited for at shutdown
+	refreshing sync.Map       // keys with a background refresh starting or running
 
 	warnedForwarded atomic.Bool // the untrusted-terminator warning was logged (clientaddr.go)
 
 	httpsPort atomic.Int32 // of the TLS listener, for redirects (tls.go); 0 = none
+
+	beaconMax int       // RUM.MaxBeaconBytes(), 0 without RUM
+	beacons   sync.Pool // buffers of beaconMax+1 bytes, to tell a beacon that is too large
 }
 
 // routes are the sites and the hosts they answer for. A reload builds new
@@ -207,7 +238,7 @@ func (s *Server) buildRoutes(sites []Site, old *routes) (*routes, error) {
 			st.metrics = p.metrics
 			st.release.Store(p.release.Load())
 		} else {
-			st.metrics = newSiteMetrics(s.opt.Metrics, cfg.Name, s.opt.Clock)
+			st.metrics = newSiteMetrics(s.opt.Metrics, cfg.Name, s.opt.Clock, s.opt.OriginBuckets)
 		}
 		rt.sites = append(rt.sites, st)
 	}
@@ -293,6 +324,7 @@ func New(o Options) (*Server, error) {
 	if o.TempDir == "" {
 		o.TempDir = os.TempDir()
 	}
+	o.OriginBuckets = slices.Clone(o.OriginBuckets) // the caller's slice may change
 	var disk *budget
 	if o.TempFileBytes > 0 {
 		disk = newBudget(o.TempFileBytes)
@@ -302,6 +334,10 @@ func New(o Options) (*Server, error) {
 		store: o.Store, keyer: o.Keyer, flight: o.Flight,
 		panics: o.Metrics.NewCounter("edgevitals_panics_total"),
 	}
+	if o.RUM != nil {
+		s.beaconMax = o.RUM.MaxBeaconBytes()
+	}
+	s.beacons.New = func() any { b := make([]byte, s.beaconMax+1); return &b }
 	s.bodies = &spoolBudgets{dir: o.TempDir, mem: newBudget(o.BodyBufferBytes), disk: disk}
 	s.responses = &spoolBudgets{dir: o.TempDir, mem: newBudget(o.ResponseBufferBytes), disk: disk}
 	s.registerBufferMetrics(o.Metrics)
@@ -503,10 +539,11 @@ func hasRawField(raw []byte, name string) bool {
 }
 
 // noteRelease watches the site's release header on origin responses; a value
-// not recorded yet is handed to the release hook, which marks it seen once
-// it is written. The common case (same value) does not allocate.
+// other than the site's current release is handed to OnRelease, which
+// accepts it once it is recorded. The common case (same value) does not
+// allocate.
 func (s *Server) noteRelease(st *site, h *fasthttp.ResponseHeader) {
-	if st.ReleaseHeader == "" {
+	if st.ReleaseHeader == "" || s.opt.OnRelease == nil {
 		return
 	}
 	v := h.Peek(st.ReleaseHeader)
@@ -516,7 +553,6 @@ func (s *Server) noteRelease(st *site, h *fasthttp.ResponseHeader) {
 	if cur := st.release.Load(); cur != nil && *cur == string(v) {
 		return
 	}
-	if hook := s.onRelease.Load(); hook != nil {
-		hook.offer(st, v)
-	}
+	id := string(v)
+	s.opt.OnRelease(st.Name, id, func() { st.release.Store(&id) })
 }

@@ -18,10 +18,16 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgevitals/edgevitals/admin"
 	"github.com/edgevitals/edgevitals/cache"
 	"github.com/edgevitals/edgevitals/config"
+	"github.com/edgevitals/edgevitals/dashboard"
 	"github.com/edgevitals/edgevitals/proxy"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/field"
+	"github.com/edgevitals/edgevitals/vitals/lab"
+	"github.com/edgevitals/edgevitals/vitals/release"
+	"github.com/edgevitals/edgevitals/vitals/report"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // app is one running edgevitals: the proxy and admin listeners and what
@@ -32,21 +38,23 @@ type app struct {
 	set      *metrics.Set
 	store    *cache.Store
 	proxy    *proxy.Server
-	admin    *proxy.Admin
+	admin    *admin.Admin
 	adminSrv *fasthttp.Server
 	proxyLn  net.Listener
 	tlsLn    net.Listener // nil without server.tls_listen
 	certs    *proxy.Certs // nil without server.tls_listen
 	adminLn  net.Listener
-	vstore   *vitals.Store
+	vstore   *store.Store
 	// recovered is set when the store file was damaged, moved aside and
 	// replaced by a fresh one; /readyz says so.
-	recovered *vitals.Recovery
-	sampler   *vitals.Sampler // nil when no page is configured or Chromium is missing
-	releases  *proxy.Releases
-	rum       *vitals.Collector // nil unless rum.enabled
-	alerter   *proxy.Alerter    // nil without alerts.webhook
-	access    *accessFile       // nil without log.access
+	recovered *store.Recovery
+	sampler   *lab.Sampler // nil when no page is configured or Chromium is missing
+	registry  *release.Registry
+	releases  *admin.Releases  // traffic record, regression check, release API
+	peers     *admin.Peers     // nil without cluster.peers
+	rum       *field.Collector // nil unless rum.enabled
+	alerter   *admin.Alerter   // nil without alerts.webhook
+	access    *accessFile      // nil without log.access
 }
 
 // proxyOptions maps a validated config onto the proxy's typed options.
@@ -86,7 +94,9 @@ func proxyOptions(cfg *config.Config) []proxy.Site {
 }
 
 // newApp builds everything and opens both listeners, so that a port in use
-// is reported before anything runs.
+// is reported before anything runs. The build is in phases: the cache, the
+// store, the proxy (the data plane), the sampler, the control plane (the
+// admin listener, releases, alerts, the dashboard), the listeners.
 func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 	// TYPE lines let Prometheus and Grafana know counters from gauges.
 	metrics.ExposeMetadata(true)
@@ -100,36 +110,64 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, set: metrics.NewSet()}
 	a.set.NewGauge(fmt.Sprintf(`edgevitals_build_info{version=%q}`, version), func() float64 { return 1 })
 	var err error
-	a.store, err = cache.New(cache.Options{MaxBytes: int64(cfg.Cache.MaxBytes)})
-	if err != nil {
+	if a.store, err = cache.New(cache.Options{MaxBytes: int64(cfg.Cache.MaxBytes)}); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
+	if err := a.openStore(); err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	for _, build := range []func() error{a.buildProxy, a.startSampler, a.buildControl, a.listen} {
+		if err := build(); err != nil {
+			a.closeStores()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// buildHelp is the HELP text of the families cmd defines itself.
+var buildHelp = map[string]string{
+	"edgevitals_build_info":               "Always 1; the labels name the running build.",
+	"edgevitals_access_log_dropped_total": "Access log lines that could not be written (log.access); the requests were served.",
+}
+
+// metricHelp is the HELP text of every family, from the packages that
+// define them, for the admin listener's /metrics.
+func metricHelp() []map[string]string {
+	return []map[string]string{proxy.MetricHelp(), lab.MetricHelp(), field.MetricHelp(), release.MetricHelp(), buildHelp}
+}
+
+// buildProxy builds the data plane, with the field-data collector it
+// injects and the hooks the control plane takes its facts from.
+func (a *app) buildProxy() error {
+	cfg := a.cfg
 	keyer, err := cache.NewKeyer(cfg.Cache.StripQuery)
 	if err != nil {
-		a.store.Close()
-		return nil, fmt.Errorf("cache.strip_query: %w", err)
+		return fmt.Errorf("cache.strip_query: %w", err)
 	}
 	flight := cache.NewFlight(cache.FlightOptions{
 		MaxWaiters:  cfg.Cache.CoalesceMaxWaiters,
 		WaitTimeout: cfg.Cache.CoalesceTimeout.D(),
 		HitForMiss:  cfg.Cache.HitForMiss.D(),
 	})
-	if err := a.openStore(); err != nil {
-		a.store.Close()
-		return nil, err
-	}
+	a.peers = admin.NewPeers(admin.PeersOptions{URLs: cfg.Cluster.Peers, Token: cfg.Server.AdminToken.Reveal()})
 	po := proxy.Options{
 		Sites:          proxyOptions(cfg),
 		Store:          a.store,
 		Keyer:          keyer,
 		Flight:         flight,
 		Metrics:        a.set,
-		Logger:         log,
+		Logger:         a.log,
 		DebugHeaders:   cfg.Server.DebugHeaders,
 		PurgeAllow:     cfg.Purge.AllowNets(),
 		TrustedProxies: cfg.Server.TrustedNets(),
 		ProxyProtocol:  cfg.Server.ProxyProtocol,
-		Peers:          proxy.NewPeers(proxy.PeersOptions{URLs: cfg.Cluster.Peers, Token: cfg.Server.AdminToken.Reveal()}),
+		Fanout:         a.peers.Fanout,
+		// Origin responses arrive once run serves, after buildControl
+		// built the registry.
+		OnRelease:      func(site, id string, accept func()) { a.registry.Offer(site, id, accept) },
+		OriginBuckets:  store.OriginBounds(),
 		ReadTimeout:    cfg.Server.ReadTimeout.D(),
 		WriteTimeout:   cfg.Server.WriteTimeout.D(),
 		IdleTimeout:    cfg.Server.IdleTimeout.D(),
@@ -146,88 +184,82 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 	po.TempDir = cfg.DataDir // created by openStore; the files are unlinked at once
 	if cfg.RUM.Enabled {
 		if a.rum, err = a.newCollector(); err != nil {
-			a.closeStores()
-			return nil, err
+			return err
 		}
 		po.RUM, po.RUMNonce = a.rum, cfg.RUM.CSPNonce
 	}
-	if po.Certs, err = newCerts(cfg, log); err != nil {
-		a.closeStores()
-		return nil, err
+	if po.Certs, err = newCerts(cfg, a.log); err != nil {
+		return err
 	}
 	a.certs = po.Certs
 	if err := a.openAccessLog(&po); err != nil {
-		a.closeStores()
-		return nil, err
+		return err
 	}
-	if a.proxy, err = proxy.New(po); err != nil {
-		a.closeStores()
-		return nil, err
-	}
-	if err := a.startSampler(); err != nil {
-		a.closeStores()
-		return nil, err
-	}
-	a.admin = proxy.NewAdmin(a.proxy, proxy.AdminOptions{
+	a.proxy, err = proxy.New(po)
+	return err
+}
+
+// buildControl builds the control plane on the proxy: the admin listener's
+// handler, the release registry and its endpoints, the alerts and the
+// dashboard.
+func (a *app) buildControl() error {
+	cfg := a.cfg
+	a.admin = admin.NewAdmin(a.proxy, admin.AdminOptions{
 		Token:    cfg.Server.AdminToken.Reveal(),
 		Loopback: cfg.AdminOnLoopback(),
 		Listen:   cfg.Server.AdminListen,
 		Hosts:    cfg.Server.AdminHosts,
 		Metrics:  a.set,
-		Logger:   log,
+		Logger:   a.log,
 		Version:  version,
+		Help:     metricHelp(),
+		Fanout:   a.peers.Fanout,
 	})
 	a.admin.AddCheck(a.proxy.OriginCheck)
 	a.admin.AddCheck(a.sampler.Status)
 	if rec := a.recovered; rec != nil {
 		a.admin.AddCheck(func() (bool, string) { return false, rec.String() })
 	}
-	ro := proxy.ReleaseOptions{
-		Store:   a.vstore,
-		Metrics: a.set,
-		Logger:  log,
-		Report: vitals.ReportOptions{
-			MinSamples: cfg.Report.MinSamples,
-			Alpha:      0.05,
-			Thresholds: vitals.DefaultThresholds(),
-		},
-	}
-	if u := cfg.Report.PrometheusURL; u != "" {
-		// Fleet: edge traffic and field data for reports come from every node.
-		ro.Report.Prometheus = vitals.NewPromSource(u, nil)
-	}
+	ro := release.Options{Store: a.vstore, Sites: a.proxy.Sites, Metrics: a.set, Logger: a.log}
 	if a.sampler != nil {
 		ro.Sampler = a.sampler
 	}
-	a.alerter = a.proxy.NewAlerter(proxy.AlertOptions{
+	var err error
+	if a.registry, err = release.New(ro); err != nil {
+		return err
+	}
+	reports := report.ReportOptions{
+		MinSamples: cfg.Report.MinSamples,
+		Alpha:      0.05,
+		Thresholds: report.DefaultThresholds(),
+	}
+	if u := cfg.Report.PrometheusURL; u != "" {
+		// Fleet: edge traffic and field data for reports come from every node.
+		reports.Edge = report.NewPromSource(u, nil)
+	}
+	a.alerter = admin.NewAlerter(a.proxy, admin.AlertOptions{
 		Webhook: cfg.Alerts.Webhook,
 		Below:   cfg.Alerts.HitRatioBelow,
 		For:     cfg.Alerts.For.D(),
 		MinRPS:  cfg.Alerts.MinRequestsPerSecond,
-		Logger:  log,
+		Logger:  a.log,
 	})
+	rel := admin.ReleasesOptions{Registry: a.registry, Store: a.vstore, Report: reports, Logger: a.log}
 	if al := a.alerter; al != nil {
-		ro.Notify = func(site string, rep vitals.Report) {
-			var metrics, why []string
-			for _, l := range rep.Lines {
-				if l.Verdict == vitals.Regressed {
-					metrics = append(metrics, l.Metric)
-					why = append(why, l.Why)
-				}
-			}
-			al.Send(context.Background(),
-				map[string]string{"alertname": "EdgevitalsReleaseRegressed", "site": site, "release": rep.Release.ID, "severity": "warning"},
-				"firing",
-				fmt.Sprintf("Release %s of %s regressed: %s", rep.Release.ID, site, strings.Join(metrics, ", ")),
-				strings.Join(why, "\n"))
-		}
+		rel.Notify = al.NotifyRegressed
 	}
-	if a.releases, err = proxy.NewReleases(a.proxy, ro); err != nil {
-		a.closeStores()
-		return nil, err
+	if a.releases, err = admin.NewReleases(a.proxy, rel); err != nil {
+		return err
 	}
 	a.releases.Register(a.admin)
-	a.releases.RegisterDashboard(a.admin)
+	dash := dashboard.New(dashboard.Options{Store: a.vstore, Sites: a.proxy.Sites, Report: reports, Logger: a.log})
+	// Open on a loopback admin listener; elsewhere the admin asks for the token.
+	a.admin.Handle("GET", "/", dash.Handler, false)
+	return nil
+}
+
+// listen builds the admin server and opens both listeners.
+func (a *app) listen() error {
 	a.adminSrv = &fasthttp.Server{
 		Handler:               a.admin.Handler,
 		Name:                  "edgevitals-admin",
@@ -238,24 +270,22 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
 	}
-	if a.proxyLn, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
-		a.closeStores()
-		return nil, fmt.Errorf("server.listen: %w", err)
+	var err error
+	if a.proxyLn, err = net.Listen("tcp", a.cfg.Server.Listen); err != nil {
+		return fmt.Errorf("server.listen: %w", err)
 	}
-	if a.tlsLn, err = listenTLS(cfg); err != nil {
+	if a.tlsLn, err = listenTLS(a.cfg); err != nil {
 		a.proxyLn.Close()
-		a.closeStores()
-		return nil, err
+		return err
 	}
-	if a.adminLn, err = net.Listen("tcp", cfg.Server.AdminListen); err != nil {
+	if a.adminLn, err = net.Listen("tcp", a.cfg.Server.AdminListen); err != nil {
 		a.proxyLn.Close()
 		if a.tlsLn != nil {
 			a.tlsLn.Close()
 		}
-		a.closeStores()
-		return nil, fmt.Errorf("server.admin_listen: %w", err)
+		return fmt.Errorf("server.admin_listen: %w", err)
 	}
-	return a, nil
+	return nil
 }
 
 // run serves until ctx ends, then shuts down in order: readiness off, drain
@@ -279,8 +309,8 @@ func (a *app) run(ctx context.Context) error {
 		})
 	}
 	workers.Go(func() { a.prune(bg) })
-	workers.Go(func() { a.proxy.RunHealthChecks(bg) }) //nolint:errcheck // returns nil when bg ends
-	workers.Go(func() { a.releases.Run(bg) })          //nolint:errcheck // Run returns nil when bg ends
+	workers.Go(func() { a.proxy.RunHealthChecks(bg) })
+	workers.Go(func() { a.releases.Run(bg) })
 	if a.rum != nil {
 		workers.Go(func() {
 			if err := a.rum.Run(bg); err != nil {
@@ -289,7 +319,7 @@ func (a *app) run(ctx context.Context) error {
 		})
 	}
 	if al := a.alerter; al != nil {
-		workers.Go(func() { al.Run(bg) }) //nolint:errcheck // Run returns nil when bg ends
+		workers.Go(func() { al.Run(bg) })
 	}
 	a.admin.SetReady(true)
 	a.log.Info("edgevitals serving", "proxy", a.proxyLn.Addr().String(), "admin", a.adminLn.Addr().String(), "sites", len(a.cfg.Sites))
@@ -324,7 +354,7 @@ func (a *app) openStore() error {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	var err error
-	a.vstore, a.recovered, err = vitals.OpenStoreRecovering(filepath.Join(a.cfg.DataDir, "edgevitals.db"), time.Now())
+	a.vstore, a.recovered, err = store.OpenStoreRecovering(filepath.Join(a.cfg.DataDir, "edgevitals.db"), time.Now())
 	if err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
@@ -341,22 +371,22 @@ func (a *app) openStore() error {
 
 // newCollector builds the field-data collector: real visitors' Core Web
 // Vitals and conversions, from the beacon the proxy injects.
-func (a *app) newCollector() (*vitals.Collector, error) {
+func (a *app) newCollector() (*field.Collector, error) {
 	sites := siteNames(a.cfg)
-	var goals []vitals.Goal
+	var goals []field.Goal
 	for _, c := range a.cfg.Conversions {
-		goals = append(goals, vitals.Goal{Site: c.Site, Name: c.Name, Path: c.Path})
+		goals = append(goals, field.Goal{Site: c.Site, Name: c.Name, Path: c.Path})
 	}
 	store := a.vstore
-	c, err := vitals.NewCollector(vitals.CollectorOptions{
+	c, err := field.NewCollector(field.CollectorOptions{
 		Sites:      sites,
 		Goals:      goals,
 		SampleRate: a.cfg.RUM.SampleRate,
 		Metrics:    a.set,
 		Store:      store,
 		Logger:     a.log,
-		// Beacons arrive once run serves, after newApp built a.releases.
-		KnownRelease: func(site, id string) bool { return a.releases.KnownRelease(site, id) },
+		// Beacons arrive once run serves, after newApp built a.registry.
+		KnownRelease: func(site, id string) bool { return a.registry.KnownRelease(site, id) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rum: %w", err)
@@ -373,15 +403,15 @@ func (a *app) startSampler() error {
 	if len(cfg.Vitals.Pages) == 0 {
 		return nil
 	}
-	pages := make([]vitals.Page, 0, len(cfg.Vitals.Pages))
+	pages := make([]lab.Page, 0, len(cfg.Vitals.Pages))
 	for _, p := range cfg.Vitals.Pages {
-		pages = append(pages, vitals.Page{
+		pages = append(pages, lab.Page{
 			Site: p.Site, URL: p.URL, Profiles: p.Profiles, Interval: p.Interval.D(),
 			Cold: p.Cold, Selector: p.Selector,
 		})
 	}
 	px := a.proxy
-	a.sampler, err = vitals.NewSampler(vitals.SamplerOptions{
+	a.sampler, err = lab.NewSampler(lab.SamplerOptions{
 		Chromium:    cfg.Vitals.Chromium,
 		Pages:       pages,
 		Concurrency: cfg.Vitals.Concurrency,
@@ -395,7 +425,7 @@ func (a *app) startSampler() error {
 			return err
 		},
 	})
-	if errors.Is(err, vitals.ErrNoChromium) {
+	if errors.Is(err, lab.ErrNoChromium) {
 		a.log.Error("lab sampler off: " + err.Error())
 		a.sampler = nil
 		return nil

@@ -15,7 +15,8 @@ import (
 	"github.com/edgevitals/edgevitals/cmd/edgevitals/internal/demo"
 	"github.com/edgevitals/edgevitals/config"
 	"github.com/edgevitals/edgevitals/proxy"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/lab"
+	"github.com/edgevitals/edgevitals/vitals/report"
 )
 
 // TestDemoReleasesWithChromium is issue 6's end-to-end check on the demo
@@ -34,7 +35,7 @@ func TestDemoReleasesWithChromium(t *testing.T) {
 	})
 	proxyURL := "http://" + a.proxyLn.Addr().String()
 	admin := "http://" + a.adminLn.Addr().String()
-	b, err := vitals.NewBrowser(chromium, time.Minute)
+	b, err := lab.NewBrowser(chromium, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestDemoReleasesWithChromium(t *testing.T) {
 	}
 	samples := func() {
 		for range 5 {
-			s, err := b.Measure(ctx, proxyURL+article, vitals.Desktop, "")
+			s, err := b.Measure(ctx, proxyURL+article, lab.Desktop, "")
 			if err != nil {
 				t.Fatalf("measure: %v", err)
 			}
@@ -83,9 +84,9 @@ func TestDemoReleasesWithChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		a.releases.Sync()
+		a.registry.Sync()
 	}
-	report := func(id string) vitals.Report {
+	reportOf := func(id string) report.Report {
 		t.Helper()
 		rep := apiReport(t, admin, "blog", id, "")
 		var out strings.Builder
@@ -102,22 +103,22 @@ func TestDemoReleasesWithChromium(t *testing.T) {
 	ship("v3", true) // the bad one
 	window()
 
-	harmless := report("v2")
-	if harmless.Verdict != vitals.Same {
-		t.Errorf("harmless release verdict = %q, want %q", harmless.Verdict, vitals.Same)
+	harmless := reportOf("v2")
+	if harmless.Verdict != report.Same {
+		t.Errorf("harmless release verdict = %q, want %q", harmless.Verdict, report.Same)
 	}
 	for _, l := range harmless.Lines {
-		if l.Verdict == vitals.Regressed {
+		if l.Verdict == report.Regressed {
 			t.Errorf("harmless release: %s %s %s regressed: %s", l.Metric, l.Page, l.Profile, l.Why)
 		}
 	}
-	bad := report("v3")
-	if bad.Verdict != vitals.Regressed {
+	bad := reportOf("v3")
+	if bad.Verdict != report.Regressed {
 		t.Fatalf("bad release verdict = %q, want regressed", bad.Verdict)
 	}
 	regressed := map[string]bool{}
 	for _, l := range bad.Lines {
-		if l.Verdict == vitals.Regressed {
+		if l.Verdict == report.Regressed {
 			regressed[l.Metric] = true
 		}
 	}
@@ -134,7 +135,7 @@ func TestDemoReleasesWithChromium(t *testing.T) {
 
 // apiReport reads the report of a site's release from the admin API, with
 // the bearer token when there is one.
-func apiReport(t *testing.T, admin, site, release, token string) vitals.Report {
+func apiReport(t *testing.T, admin, site, release, token string) report.Report {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, admin+"/api/report?site="+site+"&release="+release, nil)
 	if err != nil {
@@ -148,7 +149,7 @@ func apiReport(t *testing.T, admin, site, release, token string) vitals.Report {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var rep vitals.Report
+	var rep report.Report
 	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("report of %s %s: %d %v", site, release, resp.StatusCode, err)
 	}

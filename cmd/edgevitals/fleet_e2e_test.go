@@ -13,7 +13,7 @@ import (
 
 	"github.com/edgevitals/edgevitals/config"
 	"github.com/edgevitals/edgevitals/deploy/promtest"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/report"
 )
 
 // TestFleetReportTwoNodes: two edgevitals nodes serve one site, a real
@@ -85,13 +85,13 @@ func TestFleetReportTwoNodes(t *testing.T) {
 	scraped(time.Now())
 
 	rep := apiReport(t, "http://"+adminA, "blog", "v2", "e2e-token")
-	var l *vitals.Line
+	var l *report.Line
 	for i := range rep.Lines {
 		if rep.Lines[i].Metric == "hit_ratio" {
 			l = &rep.Lines[i]
 		}
 	}
-	if l == nil || l.Source != vitals.SourcePrometheus {
+	if l == nil || l.Source != report.SourcePrometheus {
 		t.Fatalf("report lines = %+v, want a hit ratio from prometheus", rep.Lines)
 	}
 	// increase() extrapolates each node's counters to the window's edges
@@ -100,7 +100,7 @@ func TestFleetReportTwoNodes(t *testing.T) {
 	if !(l.Before > 0.6 && l.Before < 0.8) || !(l.After > 0.3 && l.After < 0.7) || l.NBefore < 150 || l.NAfter < 150 {
 		t.Errorf("hit ratio = %.3f -> %.3f of %d/%d requests, want about 70%% -> 50%% of both nodes' 200 each", l.Before, l.After, l.NBefore, l.NAfter)
 	}
-	if l.Verdict != vitals.Regressed {
+	if l.Verdict != report.Regressed {
 		t.Errorf("hit ratio verdict = %q (%s), want regressed", l.Verdict, l.Why)
 	}
 }

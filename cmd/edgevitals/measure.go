@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/lab"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 func init() {
@@ -29,7 +30,7 @@ func runMeasure(args []string, stdout, stderr io.Writer) int {
 	runs := fs.Int("runs", 3, "runs per URL and profile; the table shows the median")
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
 	chromium := fs.String("chromium", "", "Chromium `path` (as vitals.chromium); empty searches PATH")
-	timeout := fs.Duration("timeout", vitals.DefaultTimeout, "limit of one run")
+	timeout := fs.Duration("timeout", lab.DefaultTimeout, "limit of one run")
 	selector := fs.String("click", "", "CSS `selector` the synthetic interaction clicks for INP; empty picks the first button or in-page link")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: edgevitals measure [-profile mobile|desktop] [-runs N] [-json] URL...")
@@ -52,9 +53,9 @@ func runMeasure(args []string, stdout, stderr io.Writer) int {
 	if *runs < 1 {
 		return usageErr("-runs must be >= 1, got %d", *runs)
 	}
-	var profs []vitals.Profile
+	var profs []lab.Profile
 	for _, name := range strings.Split(*profiles, ",") {
-		p, err := vitals.ProfileByName(name)
+		p, err := lab.ProfileByName(name)
 		if err != nil {
 			return usageErr("-profile: %v", err)
 		}
@@ -66,7 +67,7 @@ func runMeasure(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	b, err := vitals.NewBrowser(*chromium, *timeout)
+	b, err := lab.NewBrowser(*chromium, *timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgevitals measure: %v\n", err)
 		return 1
@@ -75,11 +76,11 @@ func runMeasure(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	var sums []vitals.Summary
+	var sums []lab.Summary
 	failed := false
 	for _, u := range fs.Args() {
 		for _, p := range profs {
-			var samples []vitals.Sample
+			var samples []store.Sample
 			for i := range *runs {
 				fmt.Fprintf(stderr, "measuring %s (%s) run %d/%d ...", u, p.Name, i+1, *runs)
 				start := time.Now()
@@ -98,12 +99,12 @@ func runMeasure(args []string, stdout, stderr io.Writer) int {
 				failed = true
 				continue
 			}
-			sums = append(sums, vitals.Summarize(samples))
+			sums = append(sums, lab.Summarize(samples))
 		}
 	}
 	if *asJSON {
 		if sums == nil {
-			sums = []vitals.Summary{}
+			sums = []lab.Summary{}
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -111,7 +112,7 @@ func runMeasure(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "edgevitals measure: %v\n", err)
 			return 1
 		}
-	} else if err := vitals.WriteTable(stdout, sums); err != nil {
+	} else if err := lab.WriteTable(stdout, sums); err != nil {
 		fmt.Fprintf(stderr, "edgevitals measure: %v\n", err)
 		return 1
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/lab"
 )
 
 func TestMeasureUsageAndMissingChromium(t *testing.T) {
@@ -49,7 +49,7 @@ func TestMeasureNoChromiumIsOneLine(t *testing.T) {
 }
 
 func TestMeasureJSON(t *testing.T) {
-	if _, err := vitals.FindChromium(""); err != nil {
+	if _, err := lab.FindChromium(""); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("CI needs Chromium: %v", err)
 		}

@@ -14,9 +14,10 @@ import (
 	"strings"
 	"time"
 
+	adminapi "github.com/edgevitals/edgevitals/admin"
 	"github.com/edgevitals/edgevitals/config"
-	"github.com/edgevitals/edgevitals/proxy"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/report"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 func init() {
@@ -38,7 +39,7 @@ func newAdminClient(base, token string) *adminClient {
 }
 
 // apiError is a non-2xx answer of the admin API: its message, and the
-// reason a report could not be built (proxy.ReportError), if any.
+// reason a report could not be built (adminapi.ReportError), if any.
 type apiError struct {
 	Status  int
 	Message string
@@ -76,7 +77,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 		return resp.StatusCode, err
 	}
 	if resp.StatusCode/100 != 2 {
-		var e proxy.ReportError
+		var e adminapi.ReportError
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			return resp.StatusCode, &apiError{Status: resp.StatusCode, Message: e.Error, Reason: e.Reason}
 		}
@@ -107,7 +108,7 @@ func runRelease(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c := newAdminClient(*admin, *token)
-	var rel vitals.Release
+	var rel store.Release
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := c.do(ctx, http.MethodPost, "/api/releases?source=cli", map[string]string{"site": *site, "id": *id, "note": *note, "at": *at}, &rel); err != nil {
@@ -131,7 +132,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || (*failOn != "" && *failOn != string(vitals.Regressed)) {
+	if fs.NArg() > 0 || (*failOn != "" && *failOn != string(report.Regressed)) {
 		fmt.Fprintln(stderr, "usage: edgevitals report [-site S] [-release ID] [-json] [-wait DUR -fail-on regressed] [-admin URL]")
 		return 2
 	}
@@ -144,14 +145,14 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		q.Set("release", *release)
 	}
 	deadline := time.Now().Add(*wait)
-	var rep vitals.Report
+	var rep report.Report
 	var raw json.RawMessage
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		_, err := c.do(ctx, http.MethodGet, "/api/report?"+q.Encode(), nil, &raw)
 		cancel()
 		var ae *apiError
-		if errors.As(err, &ae) && ae.Reason == proxy.ReasonFirstRelease && *failOn != "" {
+		if errors.As(err, &ae) && ae.Reason == adminapi.ReasonFirstRelease && *failOn != "" {
 			// A site's very first release: nothing it could have
 			// regressed against, so a pipeline's first deploy goes
 			// through. Any other report that cannot compare (its
@@ -168,7 +169,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		// Stop early on a regression: a guardrail need not wait for the rest.
-		if rep.Complete || rep.Verdict == vitals.Regressed || !time.Now().Before(deadline) {
+		if rep.Complete || rep.Verdict == report.Regressed || !time.Now().Before(deadline) {
 			break
 		}
 		fmt.Fprintf(stderr, "edgevitals report: verdicts not all in yet (%s so far); checking again in 30s\n", rep.Verdict)
@@ -181,11 +182,11 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgevitals report: %v\n", err)
 		return 1
 	}
-	if *failOn != "" && rep.Verdict == vitals.Regressed {
+	if *failOn != "" && rep.Verdict == report.Regressed {
 		fmt.Fprintf(stderr, "edgevitals report: release %s of %s regressed\n", rep.Release.ID, rep.Site)
 		return 1
 	}
-	if *failOn != "" && rep.Verdict == vitals.NotEnoughData {
+	if *failOn != "" && rep.Verdict == report.NotEnoughData {
 		// No line could compare the two windows: a guardrail that
 		// passes here would pass whatever the release did.
 		fmt.Fprintf(stderr, "edgevitals report: cannot compare release %s of %s with %s: not enough data in the windows yet (wait longer with -wait)\n",

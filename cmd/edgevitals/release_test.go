@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/edgevitals/edgevitals/config"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/report"
 )
 
 // TestReleaseGuardrail follows a release through the product: the origin's
@@ -123,11 +123,11 @@ func TestReleaseGuardrail(t *testing.T) {
 	if code := run([]string{"report", "-json", "-release", "v2", "-admin", admin}, &out, &errs); code != 0 {
 		t.Fatalf("report -json = %d: %s", code, errs.String())
 	}
-	var rep vitals.Report
+	var rep report.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("report -json: %v\n%s", err, out.String())
 	}
-	if rep.Verdict != vitals.Regressed || rep.Previous.ID != "v1" || len(rep.NewUncacheable) == 0 || rep.NewUncacheable[0] != "set_cookie" {
+	if rep.Verdict != report.Regressed || rep.Previous.ID != "v1" || len(rep.NewUncacheable) == 0 || rep.NewUncacheable[0] != "set_cookie" {
 		t.Errorf("report = verdict %q, previous %q, new reasons %q; want regressed against v1 with set_cookie",
 			rep.Verdict, rep.Previous.ID, rep.NewUncacheable)
 	}
@@ -174,7 +174,7 @@ func TestReleaseGuardrail(t *testing.T) {
 
 func waitRelease(t *testing.T, a *app, id string) {
 	t.Helper()
-	a.releases.Sync()
+	a.registry.Sync()
 	if _, ok, err := a.vstore.Release("blog", id); err == nil && ok {
 		return
 	}

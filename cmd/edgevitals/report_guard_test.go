@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // TestReportGuardrailCannotCompare: `report -fail-on regressed` passes
 // only a site's very first release without a comparison. Retention goes by
 // the end of a release's window, so the release a new one compares
-// against is still there (it used to be pruned by its start, and the
-// guardrail then passed a regressed release as "first release"); a report
+// against is still there (pruned by its start, the guardrail would pass a
+// regressed release as "first release"); a report
 // with no line that could compare, or whose predecessor retention did
 // delete, stops the pipeline and says why. Prune is handed the bound the
 // app's clock would give it.
@@ -34,11 +34,11 @@ func TestReportGuardrailCannotCompare(t *testing.T) {
 	}
 	// v1 shipped 40 days ago and ran until v2, an hour ago, which made
 	// most pages uncacheable.
-	must(a.vstore.AddRelease(vitals.Release{Site: "blog", ID: "v1", At: now.Add(-40 * 24 * time.Hour), Source: vitals.SourceAPI}))
-	must(a.vstore.AddRelease(vitals.Release{Site: "blog", ID: "v2", At: now.Add(-time.Hour), Source: vitals.SourceAPI}))
+	must(a.vstore.AddRelease(store.Release{Site: "blog", ID: "v1", At: now.Add(-40 * 24 * time.Hour), Source: store.SourceAPI}))
+	must(a.vstore.AddRelease(store.Release{Site: "blog", ID: "v2", At: now.Add(-time.Hour), Source: store.SourceAPI}))
 	for i := range 30 {
-		must(a.vstore.AddTraffic(vitals.TrafficPoint{Site: "blog", At: now.Add(-3*time.Hour + time.Duration(i)*time.Minute), Hit: 90, Miss: 10}))
-		must(a.vstore.AddTraffic(vitals.TrafficPoint{Site: "blog", At: now.Add(-50*time.Minute + time.Duration(i)*time.Minute), Hit: 40, Miss: 10, Pass: 50,
+		must(a.vstore.AddTraffic(store.TrafficPoint{Site: "blog", At: now.Add(-3*time.Hour + time.Duration(i)*time.Minute), Hit: 90, Miss: 10}))
+		must(a.vstore.AddTraffic(store.TrafficPoint{Site: "blog", At: now.Add(-50*time.Minute + time.Duration(i)*time.Minute), Hit: 40, Miss: 10, Pass: 50,
 			Uncacheable: map[string]uint64{"set_cookie": 50}}))
 	}
 	report := func(args ...string) (int, string, string) {
@@ -55,7 +55,7 @@ func TestReportGuardrailCannotCompare(t *testing.T) {
 	}
 
 	// v3 just shipped: nothing measured in its window yet.
-	must(a.vstore.AddRelease(vitals.Release{Site: "blog", ID: "v3", At: time.Now(), Source: vitals.SourceAPI}))
+	must(a.vstore.AddRelease(store.Release{Site: "blog", ID: "v3", At: time.Now(), Source: store.SourceAPI}))
 	code, out, errs = report("-release", "v3", "-fail-on", "regressed")
 	if code != 1 || !strings.Contains(errs, "cannot compare release v3 of blog with v2") || !strings.Contains(errs, "not enough data") {
 		t.Errorf("guardrail on v3 with no data = %d\n%s\n%s\nwant 1 and that it cannot compare", code, out, errs)

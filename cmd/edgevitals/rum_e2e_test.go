@@ -20,14 +20,15 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/edgevitals/edgevitals/config"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/lab"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // needChromium returns the Chromium to use, skipping loudly outside CI when
 // there is none (and failing under CI=true).
 func needChromium(t *testing.T) string {
 	t.Helper()
-	path, err := vitals.FindChromium("")
+	path, err := lab.FindChromium("")
 	if err == nil {
 		return path
 	}
@@ -76,7 +77,7 @@ func TestFieldDataWithChromium(t *testing.T) {
 	})
 	proxyURL := "http://" + a.proxyLn.Addr().String()
 	admin := "http://" + a.adminLn.Addr().String()
-	b, err := vitals.NewBrowser(chromium, time.Minute)
+	b, err := lab.NewBrowser(chromium, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,36 +85,36 @@ func TestFieldDataWithChromium(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	measure := func(path string) vitals.Sample {
+	measure := func(path string) store.Sample {
 		t.Helper()
-		s, err := b.Measure(ctx, proxyURL+path, vitals.Desktop, "")
+		s, err := b.Measure(ctx, proxyURL+path, lab.Desktop, "")
 		if err != nil {
 			t.Fatalf("measure %s: %v", path, err)
 		}
 		return s
 	}
-	lab := measure("/article/")
-	if !strings.Contains(lab.CacheStatus, "fwd=uri-miss") {
-		t.Fatalf("first load Cache-Status = %q, want a miss", lab.CacheStatus)
+	first := measure("/article/")
+	if !strings.Contains(first.CacheStatus, "fwd=uri-miss") {
+		t.Fatalf("first load Cache-Status = %q, want a miss", first.CacheStatus)
 	}
 	count := `edgevitals_field_lcp_seconds_count{site="blog",device="desktop",cache="miss"}`
 	waitMetric(t, admin, count, 1)
 	fieldLCP, _ := scrape(t, admin, `edgevitals_field_lcp_seconds_sum{site="blog",device="desktop",cache="miss"}`)
 	fieldCLS, _ := scrape(t, admin, `edgevitals_field_cls_sum{site="blog",device="desktop",cache="miss"}`)
-	if lab.LCP == nil || lab.CLS == nil {
-		t.Fatalf("lab sample without LCP or CLS: %+v", lab)
+	if first.LCP == nil || first.CLS == nil {
+		t.Fatalf("lab sample without LCP or CLS: %+v", first)
 	}
-	labLCP := lab.LCP.Seconds()
+	labLCP := first.LCP.Seconds()
 	if d := math.Abs(fieldLCP - labLCP); d > math.Max(0.05, 0.1*labLCP) {
 		t.Errorf("field LCP %.3fs vs lab %.3fs: differ by more than 10%% or 50 ms", fieldLCP, labLCP)
 	}
-	if *lab.CLS <= 0 || fieldCLS <= 0 {
+	if *first.CLS <= 0 || fieldCLS <= 0 {
 		// The banner grows 200 ms after load by design: zero on both sides
 		// would prove nothing.
-		t.Errorf("CLS lab %.4f, field %.4f: want the banner's shift on both", *lab.CLS, fieldCLS)
+		t.Errorf("CLS lab %.4f, field %.4f: want the banner's shift on both", *first.CLS, fieldCLS)
 	}
-	if d := math.Abs(fieldCLS - *lab.CLS); d > 0.01 {
-		t.Errorf("field CLS %.4f vs lab %.4f: differ by more than 0.01", fieldCLS, *lab.CLS)
+	if d := math.Abs(fieldCLS - *first.CLS); d > 0.01 {
+		t.Errorf("field CLS %.4f vs lab %.4f: differ by more than 0.01", fieldCLS, *first.CLS)
 	}
 
 	// The second view is a hit, and the beacon says so.
@@ -201,7 +202,7 @@ func TestFieldBeaconStrictCSPWithChromium(t *testing.T) {
 		"connect-src " + strictControlBeacon,
 	}
 	for _, want := range []string{"miss", "hit"} {
-		w := visitor.open(ctx, t, proxyURL+"/strict/", vitals.Desktop)
+		w := visitor.open(ctx, t, proxyURL+"/strict/", lab.Desktop)
 		if got := viewStatus(w.cacheStatus); got != want {
 			t.Fatalf("Cache-Status %q, want a %s", w.cacheStatus, want)
 		}
@@ -350,25 +351,25 @@ func TestLabVisitsAreNotVisitors(t *testing.T) {
 	a := startTestAppWith(t, origin.URL, func(c *config.Config) { c.RUM.Enabled, c.RUM.SampleRate = true, 1 })
 	proxyURL := "http://" + a.proxyLn.Addr().String()
 	admin := "http://" + a.adminLn.Addr().String()
-	lab, err := vitals.NewBrowser(chromium, time.Minute)
+	labB, err := lab.NewBrowser(chromium, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lab.Close()
-	lab.LabVisits()
-	visitor, err := vitals.NewBrowser(chromium, time.Minute)
+	defer labB.Close()
+	labB.LabVisits()
+	visitor, err := lab.NewBrowser(chromium, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer visitor.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := lab.Measure(ctx, proxyURL+"/a/", vitals.Desktop, ""); err != nil {
+	if _, err := labB.Measure(ctx, proxyURL+"/a/", lab.Desktop, ""); err != nil {
 		t.Fatal(err)
 	}
 	// A real visit after the lab one: once its beacon is in, the lab's
 	// would have been too.
-	if _, err := visitor.Measure(ctx, proxyURL+"/b/", vitals.Desktop, ""); err != nil {
+	if _, err := visitor.Measure(ctx, proxyURL+"/b/", lab.Desktop, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitMetric(t, admin, `edgevitals_sessions_total{site="blog"}`, 1)

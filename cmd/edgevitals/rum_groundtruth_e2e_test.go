@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/edgevitals/edgevitals/config"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/lab"
 	"github.com/edgevitals/edgevitals/vitals/vitalstest"
 )
 
@@ -39,12 +39,12 @@ func TestFieldGroundTruthWithChromium(t *testing.T) {
 
 	// The lab sampler, as serve runs it: its visits are not visitors, so
 	// every beacon that arrives below is the visitor's.
-	lab, err := vitals.NewBrowser(chromium, time.Minute)
+	labB, err := lab.NewBrowser(chromium, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lab.Close()
-	lab.LabVisits()
+	defer labB.Close()
+	labB.LabVisits()
 	visitor := newVisitor(t, chromium)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -64,20 +64,20 @@ func TestFieldGroundTruthWithChromium(t *testing.T) {
 		blockShifted = `new Promise(function (r) {
 			new PerformanceObserver(function () { r(true); }).observe({type: 'layout-shift', buffered: true}); })`
 	)
-	shift := func(p vitals.Profile) float64 { return vitalstest.ShiftScore(int(p.Width), int(p.Height)) }
+	shift := func(p lab.Profile) float64 { return vitalstest.ShiftScore(int(p.Width), int(p.Height)) }
 	tests := []struct {
 		path    string
-		profile vitals.Profile
+		profile lab.Profile
 		metric  string
 		of      func(lcp, cls float64) float64 // the metric of a page view's LCP (s) and CLS
 		want    float64
 		tol     func(ref float64) float64
 		ready   string
 	}{
-		{vitalstest.LCPPage, vitals.Desktop, "LCP", lcpOf, vitalstest.LCPImageDelay.Seconds(), lcpTol, imagePainted},
-		{vitalstest.CLSPage, vitals.Desktop, "CLS", clsOf, shift(vitals.Desktop), clsTol, blockShifted},
-		{vitalstest.LCPPage, vitals.Mobile, "LCP", lcpOf, vitalstest.LCPImageDelay.Seconds(), lcpTol, imagePainted},
-		{vitalstest.CLSPage, vitals.Mobile, "CLS", clsOf, shift(vitals.Mobile), clsTol, blockShifted},
+		{vitalstest.LCPPage, lab.Desktop, "LCP", lcpOf, vitalstest.LCPImageDelay.Seconds(), lcpTol, imagePainted},
+		{vitalstest.CLSPage, lab.Desktop, "CLS", clsOf, shift(lab.Desktop), clsTol, blockShifted},
+		{vitalstest.LCPPage, lab.Mobile, "LCP", lcpOf, vitalstest.LCPImageDelay.Seconds(), lcpTol, imagePainted},
+		{vitalstest.CLSPage, lab.Mobile, "CLS", clsOf, shift(lab.Mobile), clsTol, blockShifted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.profile.Name+tt.path, func(t *testing.T) {
@@ -87,7 +87,7 @@ func TestFieldGroundTruthWithChromium(t *testing.T) {
 			if !strings.Contains(miss.cacheStatus, "fwd=uri-miss") || miss.cache != "miss" {
 				t.Errorf("first view: Cache-Status %q, beacon cache %q, want a miss on both", miss.cacheStatus, miss.cache)
 			}
-			s, err := lab.Measure(ctx, u, tt.profile, "")
+			s, err := labB.Measure(ctx, u, tt.profile, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +131,7 @@ type visitor struct {
 
 func newVisitor(t *testing.T, chromium string) *visitor {
 	t.Helper()
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), vitals.AllocatorOptions(chromium, 1920, 1080)...)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), lab.AllocatorOptions(chromium, 1920, 1080)...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { bcancel(); acancel() })
 	if err := chromedp.Do(bctx); err != nil {
@@ -149,7 +149,7 @@ type tab struct {
 
 // open loads url in a new tab emulating p. The tab lives for a minute at
 // most, and no longer than ctx.
-func (v *visitor) open(ctx context.Context, t *testing.T, url string, p vitals.Profile) *tab {
+func (v *visitor) open(ctx context.Context, t *testing.T, url string, p lab.Profile) *tab {
 	t.Helper()
 	bctx, closeTab := chromedp.NewContext(v.browser, chromedp.WithNewBrowserContext())
 	tctx, cancel := context.WithTimeout(bctx, time.Minute)
@@ -225,7 +225,7 @@ type fieldView struct {
 // beacon brought to the collector, whose figures are read from the
 // edgevitals_field_* histograms of admin. One beacon must arrive, under
 // the device of p and the cache status the document's Cache-Status says.
-func (v *visitor) view(ctx context.Context, t *testing.T, admin, url string, p vitals.Profile, ready string) fieldView {
+func (v *visitor) view(ctx context.Context, t *testing.T, admin, url string, p lab.Profile, ready string) fieldView {
 	t.Helper()
 	w := v.open(ctx, t, url, p)
 	defer w.close()

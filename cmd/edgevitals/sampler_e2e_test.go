@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/edgevitals/edgevitals/config"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // The proxy's Cache-Status for a document fetched from the origin and
@@ -190,7 +190,7 @@ func TestSamplerColdPageThroughProxy(t *testing.T) {
 		t.Fatalf("no sampler with Chromium at %s; log:\n%s", chromium, logs.String())
 	}
 
-	samples := func(path string) []vitals.Sample {
+	samples := func(path string) []store.Sample {
 		t.Helper()
 		s, err := a.vstore.Samples("blog", path, "desktop", time.Time{}, time.Now().Add(time.Hour))
 		if err != nil {

@@ -54,7 +54,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				a.reload(*path)
+				// reload logs a refused file itself, and the running
+				// config stays: the proxy serves either way.
+				_ = a.reload(*path)
 			case <-usr1:
 				a.reopenAccessLog()
 			}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/edgevitals/edgevitals/config"
-	"github.com/edgevitals/edgevitals/vitals"
+	"github.com/edgevitals/edgevitals/vitals/store"
 )
 
 // TestServeWithDamagedStore: serve started on a data_dir whose store file
@@ -21,19 +21,19 @@ import (
 // overwritten) keeps the edge up: it caches and serves the site, logs one
 // line naming the file, where it went and what was wrong, keeps the
 // damaged file byte for byte, records releases on a fresh store, and
-// /readyz says what is off while staying ready. It used to die with SIGBUS
-// (truncated) or exit with "invalid database" (overwritten).
+// /readyz says what is off while staying ready, instead of dying with SIGBUS
+// (truncated) or exiting with "invalid database" (overwritten).
 func TestServeWithDamagedStore(t *testing.T) {
 	// A store as a running edgevitals leaves it, with enough in it to
 	// span pages.
 	dir := t.TempDir()
-	st, err := vitals.OpenStore(filepath.Join(dir, "edgevitals.db"))
+	st, err := store.OpenStore(filepath.Join(dir, "edgevitals.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now().Add(-48 * time.Hour)
 	for i := range 300 {
-		s := vitals.Sample{URL: "http://www.example.com/", Profile: "mobile", At: t0.Add(time.Duration(i) * time.Minute), CacheStatus: strings.Repeat("x", 100)}
+		s := store.Sample{URL: "http://www.example.com/", Profile: "mobile", At: t0.Add(time.Duration(i) * time.Minute), CacheStatus: strings.Repeat("x", 100)}
 		if err := st.AddSample("blog", "/", s); err != nil {
 			t.Fatal(err)
 		}
