@@ -46,7 +46,7 @@ const lighthouseRunTimeout = 90 * time.Second
 const inpFlowTimeout = 60 * time.Second
 
 // inpFlowScript is the user-flow script, from this package's directory.
-const inpFlowScript = "../bench/lighthouse/inp-flow.mjs"
+const inpFlowScript = "../../bench/lighthouse/inp-flow.mjs"
 
 // lighthouse is how to run the Lighthouse that EDGEVITALS_LIGHTHOUSE names.
 type lighthouse struct {
