@@ -79,6 +79,15 @@ fi
 echo "== go vet"
 go vet ./...
 
+# staticcheck, pinned, built from the Go module proxy into GOPATH/bin once.
+staticcheck_version=v0.8.2
+if ! go version -m "$(go env GOPATH)/bin/staticcheck" 2>/dev/null | grep -q "honnef.co/go/tools[[:space:]]*$staticcheck_version"; then
+	echo "test.sh: installing staticcheck $staticcheck_version into $(go env GOPATH)/bin"
+	timeout 600 go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi
+echo "== staticcheck"
+staticcheck ./...
+
 # The proxy's soak test runs this long (loopback only, bounded, stops by itself).
 export EDGEVITALS_SOAK="${EDGEVITALS_SOAK:-2m}"
 
