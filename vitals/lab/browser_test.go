@@ -1,9 +1,11 @@
 package lab
 
 import (
+	"cmp"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -134,6 +136,7 @@ func TestMeasureGroundTruth(t *testing.T) {
 		path    string
 		profile Profile
 		checks  []check
+		runs    int // loads whose median by INP is checked; 0 = one
 	}{
 		// INP is held to the handler's designed time on both profiles. On
 		// mobile the CPU is 4x slower: the busy loop still blocks its wall
@@ -141,28 +144,54 @@ func TestMeasureGroundTruth(t *testing.T) {
 		// and painting the result are slowed (measured +24..32 ms here with
 		// nothing else running, +8 ms on desktop; +56..80 ms with both cores
 		// busy, which is why test.sh runs one package at a time).
-		{"lcp image delayed", "/lcp", Desktop, []check{durCheck("LCP", lcp, lcpImageDelay, tolerance(lcpImageDelay, 0.10, 50*time.Millisecond)), cacheStatus}},
-		{"lcp image delayed on mobile", "/lcp", Mobile, []check{durCheck("LCP", lcp, lcpImageDelay, tolerance(lcpImageDelay, 0.10, 50*time.Millisecond))}},
-		{"ttfb server delay", "/ttfb", Desktop, []check{durCheck("TTFB", ttfb, ttfbDelay, 30*time.Millisecond)}},
-		{"tbt one long task", "/tbt", Desktop, []check{durCheck("TBT", tbt, longTask-50*time.Millisecond, tolerance(longTask-50*time.Millisecond, 0.15, 30*time.Millisecond))}},
-		{"cls desktop", "/cls", Desktop, []check{clsCheck(shiftScore(Desktop))}},
-		{"cls mobile without input", "/cls", Mobile, []check{clsCheck(shiftScore(Mobile))}},
-		{"inp click blocks", "/inp", Desktop, []check{durCheck("INP", inp, clickBlock, inpTolerance)}},
-		{"inp tap blocks on mobile", "/inp", Mobile, []check{durCheck("INP", inp, clickBlock, inpTolerance)}},
-		{"nothing to click", "/static", Desktop, []check{nilINP}},
+		{"lcp image delayed", "/lcp", Desktop, []check{durCheck("LCP", lcp, lcpImageDelay, tolerance(lcpImageDelay, 0.10, 50*time.Millisecond)), cacheStatus}, 0},
+		{"lcp image delayed on mobile", "/lcp", Mobile, []check{durCheck("LCP", lcp, lcpImageDelay, tolerance(lcpImageDelay, 0.10, 50*time.Millisecond))}, 0},
+		{"ttfb server delay", "/ttfb", Desktop, []check{durCheck("TTFB", ttfb, ttfbDelay, 30*time.Millisecond)}, 0},
+		{"tbt one long task", "/tbt", Desktop, []check{durCheck("TBT", tbt, longTask-50*time.Millisecond, tolerance(longTask-50*time.Millisecond, 0.15, 30*time.Millisecond))}, 0},
+		{"cls desktop", "/cls", Desktop, []check{clsCheck(shiftScore(Desktop))}, 0},
+		{"cls mobile without input", "/cls", Mobile, []check{clsCheck(shiftScore(Mobile))}, 0},
+		// INP is judged on the median of three loads, as `measure -runs`
+		// reports it: one reading of the 200 ms block on the 4x-slowed
+		// profile spread over 224..240 ms on this VM with nothing else
+		// running, against a bound of 238.
+		{"inp click blocks", "/inp", Desktop, []check{durCheck("INP", inp, clickBlock, inpTolerance)}, 3},
+		{"inp tap blocks on mobile", "/inp", Mobile, []check{durCheck("INP", inp, clickBlock, inpTolerance)}, 3},
+		{"nothing to click", "/static", Desktop, []check{nilINP}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := b.Measure(ctx, srv.URL+tt.path, tt.profile, "")
-			if err != nil {
-				t.Fatal(err)
+			var runs []store.Sample
+			for range max(tt.runs, 1) {
+				s, err := b.Measure(ctx, srv.URL+tt.path, tt.profile, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s %s: %s", tt.path, tt.profile.Name, sampleLine(s))
+				runs = append(runs, s)
 			}
-			t.Logf("%s %s: %s", tt.path, tt.profile.Name, sampleLine(s))
+			s := medianByINP(runs)
 			for _, c := range tt.checks {
 				c(t, s)
 			}
 		})
 	}
+}
+
+// medianByINP is the sample with the median INP (an unmeasured INP
+// counts as the smallest), or the only sample.
+func medianByINP(runs []store.Sample) store.Sample {
+	sorted := slices.Clone(runs)
+	slices.SortStableFunc(sorted, func(a, b store.Sample) int {
+		av, bv := time.Duration(-1), time.Duration(-1)
+		if a.INP != nil {
+			av = *a.INP
+		}
+		if b.INP != nil {
+			bv = *b.INP
+		}
+		return cmp.Compare(av, bv)
+	})
+	return sorted[len(sorted)/2]
 }
 
 func sampleLine(s store.Sample) string {
