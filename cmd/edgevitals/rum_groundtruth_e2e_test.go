@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,12 +83,25 @@ func TestFieldGroundTruthWithChromium(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.profile.Name+tt.path, func(t *testing.T) {
-			// A URL of its own per profile: its first view is a miss.
+			// A URL of its own per profile and view: each first view is a
+			// miss. The miss is judged on the median of three such views:
+			// a fresh context's first throttled load on mobile sometimes
+			// starts its subresources 200 ms late on the development VM.
 			u := proxyURL + tt.path + "?profile=" + tt.profile.Name
-			miss := visitor.view(ctx, t, admin, u, tt.profile, tt.ready)
-			if !strings.Contains(miss.cacheStatus, "fwd=uri-miss") || miss.cache != "miss" {
-				t.Errorf("first view: Cache-Status %q, beacon cache %q, want a miss on both", miss.cacheStatus, miss.cache)
+			var misses []fieldView
+			for i := range 3 {
+				mu := u
+				if i > 0 {
+					mu = fmt.Sprintf("%s&view=%d", u, i)
+				}
+				m := visitor.view(ctx, t, admin, mu, tt.profile, tt.ready)
+				if !strings.Contains(m.cacheStatus, "fwd=uri-miss") || m.cache != "miss" {
+					t.Errorf("first view of %s: Cache-Status %q, beacon cache %q, want a miss on both", mu, m.cacheStatus, m.cache)
+				}
+				misses = append(misses, m)
 			}
+			slices.SortFunc(misses, func(a, b fieldView) int { return cmp.Compare(tt.of(a.lcp, a.cls), tt.of(b.lcp, b.cls)) })
+			miss := misses[1]
 			s, err := labB.Measure(ctx, u, tt.profile, "")
 			if err != nil {
 				t.Fatal(err)
