@@ -42,17 +42,8 @@ func (o *phpOrigin) serve(c net.Conn) {
 	defer c.Close()
 	tp := textproto.NewReader(bufio.NewReader(c))
 	for {
-		line, err := tp.ReadLine()
+		method, target, hdr, err := readFramedRequest(tp)
 		if err != nil {
-			return
-		}
-		method, rest, _ := strings.Cut(line, " ")
-		target, _, _ := strings.Cut(rest, " ")
-		hdr, err := tp.ReadMIMEHeader()
-		if err != nil {
-			return
-		}
-		if err := readFramedBody(tp, hdr); err != nil {
 			return // the proxy gave up before the bytes came
 		}
 		if method == http.MethodPost && strings.HasPrefix(target, "/slow-upload") {
@@ -67,6 +58,21 @@ func (o *phpOrigin) serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// readFramedRequest reads one request as nginx in front of php-fpm does:
+// the request line, the header, and then the whole body (readFramedBody).
+func readFramedRequest(tp *textproto.Reader) (method, target string, hdr textproto.MIMEHeader, err error) {
+	line, err := tp.ReadLine()
+	if err != nil {
+		return "", "", nil, err
+	}
+	method, rest, _ := strings.Cut(line, " ")
+	target, _, _ = strings.Cut(rest, " ")
+	if hdr, err = tp.ReadMIMEHeader(); err != nil {
+		return "", "", nil, err
+	}
+	return method, target, hdr, readFramedBody(tp, hdr)
 }
 
 // readFramedBody reads a request body as nginx in front of php-fpm does:

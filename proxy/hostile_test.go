@@ -59,17 +59,8 @@ func (o *hostileOrigin) serve(c net.Conn) {
 	defer c.Close()
 	tp := textproto.NewReader(bufio.NewReader(c))
 	for {
-		line, err := tp.ReadLine()
+		method, target, hdr, err := readFramedRequest(tp)
 		if err != nil {
-			return
-		}
-		method, rest, _ := strings.Cut(line, " ")
-		target, _, _ := strings.Cut(rest, " ")
-		hdr, err := tp.ReadMIMEHeader()
-		if err != nil {
-			return
-		}
-		if err := readFramedBody(tp, hdr); err != nil {
 			return
 		}
 		if !o.answer(c, method, target, hdr) {

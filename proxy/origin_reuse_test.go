@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
-	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -22,18 +21,14 @@ func TestOriginClosedIdleConnRetried(t *testing.T) {
 	url := serveLoopback(t, func(c net.Conn) {
 		defer c.Close()
 		tp := textproto.NewReader(bufio.NewReader(c))
-		line, err := tp.ReadLine()
+		method, target, _, err := readFramedRequest(tp)
 		if err != nil {
 			return
 		}
-		hdr, err := tp.ReadMIMEHeader()
-		if err != nil || readFramedBody(tp, hdr) != nil {
-			return
-		}
-		if strings.HasPrefix(line, "POST") {
+		if method == http.MethodPost {
 			posts.Add(1)
 		}
-		body := "page " + strings.Fields(line)[1]
+		body := "page " + target
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nCache-Control: private\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		// The connection closes here, with no Connection: close said.
 	})
