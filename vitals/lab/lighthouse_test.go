@@ -623,7 +623,11 @@ func TestLighthouseINP(t *testing.T) {
 				t.Fatalf("lighthouse INP not measured: %s", lh.Missing[auditINP])
 			}
 
-			checkDesigned(t, "edgevitals", "INP", s.INP, clickBlock, inpTolerance)
+			designTol := inpTolerance
+			if p.Name == Mobile.Name {
+				designTol = mobileINPTolerance
+			}
+			checkDesigned(t, "edgevitals", "INP", s.INP, clickBlock, designTol)
 			if tt.lighthouseDesign {
 				checkDesigned(t, "lighthouse", "INP", lh.INP, clickBlock, inpTolerance)
 			} else {
