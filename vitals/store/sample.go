@@ -25,7 +25,7 @@ type Sample struct {
 	Took          time.Duration
 }
 
-// labJSON is the wire form of the figures a Sample and a Summary share:
+// LabJSON is the wire form of the figures a Sample and a Summary share:
 // milliseconds as numbers, null for what was not measured. Both embed it,
 // so a stored sample and `edgevitals measure -json` use the same keys.
 type LabJSON struct {
